@@ -1,0 +1,539 @@
+"""The drill runner: baseline, inject, detect, OOB access, recover, verify, restore, report.
+
+Faults are restored whatever happens (success, SLA miss, exception, Ctrl-C,
+SIGTERM), and each fault's undo record is on disk before it is injected, so
+``drillkit restore`` can undo a run that was killed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import shlex
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..clock import NS_PER_S, Clock
+from ..errors import DrillAborted, DrillkitError, LabStateError
+from ..faults import LabContext, build_fault
+from ..lab import nsexec
+from ..lab.netns import NetnsBackend
+from ..lab.state import LabState
+from ..lab.topology import Topology, load_topology
+from ..oob import run_in_jail, ssh_argv
+from ..probes.kinds import run_check
+from ..probes.scheduler import FAILING, ProbeScheduler, Transition
+from ..probes.kinds import Sample
+from ..scenario.model import ProbeSpec, Scenario, StepSpec
+from ..scenario.refs import mask
+from .analysis import analyze
+from .journal import Journal, read_journal
+from .result import DrillResult
+from .rollback import UndoLog
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+OOB_STEP_KINDS = {"jail", "ssh"}
+
+
+def stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _BaselineFailed(DrillkitError):
+    pass
+
+
+def lab_context(topo: Topology, state: LabState) -> LabContext:
+    """Describe a running lab for faults, probes and steps."""
+    return LabContext(
+        lab=topo.name,
+        namespaces={name: info["namespace"] for name, info in state.nodes.items()},
+        mount_pins=dict(state.mount_pins),
+        mgmt={name: info["mgmt_ipv4"] for name, info in state.nodes.items() if info.get("mgmt_ipv4")},
+        jail=state.jail, mgmt_ns=state.mgmt_ns, ssh_key=state.ssh_key, known_hosts=state.known_hosts,
+    )
+
+
+def ensure_lab(topo: Topology, *, bring_up: bool) -> tuple[LabState, bool]:
+    """Return the running lab's state, building the lab first when allowed.
+
+    Returns:
+        The state and whether this call brought the lab up.
+    """
+    state = LabState.load(topo.name)
+    running = state is not None and state.status == "up" and all(nsexec.exists(ns) for ns in state.namespaces)
+    if running:
+        assert state is not None
+        return state, False
+    if not bring_up:
+        raise LabStateError(f"lab {topo.name!r} is not up; run 'drillkit lab up {topo.path}' first, "
+                            "or pass --lab-up to build it for this run")
+    return NetnsBackend().up(topo), True
+
+
+class DrillRunner:
+    """Run one scenario on its lab.
+
+    Args:
+        scenario: the validated scenario.
+        reports_dir: parent folder of run folders (``<reports_dir>/<scenario>/<timestamp>/``).
+        lab_up: build the lab if it is not up, and tear it down afterwards.
+        clock: the clock (a FakeClock only in unit tests of timing logic).
+        progress: where user-facing progress lines go (default: stderr).
+    """
+
+    def __init__(self, scenario: Scenario, *, reports_dir: str | Path = "reports", lab_up: bool = False,
+                 clock: Clock | None = None, progress: Progress | None = stderr_progress) -> None:
+        self.scenario = scenario
+        self.reports_dir = Path(reports_dir)
+        self.lab_up = lab_up or scenario.lab.manage
+        self.clock = clock or Clock()
+        self.progress = progress or (lambda _msg: None)
+        self._abort = threading.Event()
+        self._abort_reason: str | None = None
+        self._inject_ns: int | None = None
+        self._detected = False
+        self._recovered = False
+        self._oob_done = False
+        self._signals = 0
+        self.journal: Journal | None = None
+
+    # -- helpers -----------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        if self.journal is not None:
+            message = f"[{self.journal.rel(self.clock.monotonic_ns()):7.2f}s] {message}"
+        self.progress(mask(message, self.scenario.secrets))
+
+    def _phase(self, phase: str, state: str, ok: bool | None = None) -> None:
+        assert self.journal is not None
+        fields: dict[str, Any] = {"phase": phase, "state": state}
+        if ok is not None:
+            fields["ok"] = ok
+        self.journal.write("phase", **fields)
+        if state == "start":
+            self._say(f"phase {phase}")
+
+    def abort(self, reason: str) -> None:
+        """Ask the run to stop at once and restore (safe from any thread)."""
+        if not self._abort.is_set():
+            self._abort_reason = reason
+            self._abort.set()
+
+    def _check_stop(self) -> None:
+        max_outage = self.scenario.stop.max_outage_s
+        if (max_outage and self._inject_ns is not None and not self._recovered
+                and self.clock.monotonic_ns() - self._inject_ns > max_outage * NS_PER_S):
+            self.abort(f"maximum outage of {max_outage:g} s passed without recovery")
+        if self._abort.is_set():
+            raise DrillAborted(self._abort_reason or "aborted")
+
+    def _wait(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = self.clock.monotonic_ns() + int(timeout_s * NS_PER_S)
+        while True:
+            self._check_stop()
+            if predicate():
+                return True
+            if self.clock.monotonic_ns() >= deadline:
+                return False
+            self.clock.sleep(0.02, self._abort)
+
+    # -- signals -----------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        self.abort(f"interrupted by {name}")
+        if self._signals > 1:
+            raise KeyboardInterrupt(name)
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        return previous
+
+    # -- the run -----------------------------------------------------------
+
+    def run(self) -> DrillResult:
+        """Run the drill and write its reports.
+
+        Raises:
+            DrillkitError: the drill could not start (lab missing, no root); once the
+                journal exists, errors are recorded in it instead and reported.
+        """
+        scenario = self.scenario
+        nsexec.require_root("drillkit run")
+        topo = load_topology(scenario.lab.topology)
+        state, brought_up = ensure_lab(topo, bring_up=self.lab_up)
+        try:
+            return self._run_on_lab(topo, state)
+        finally:
+            if brought_up:
+                self._say(f"tearing down lab {topo.name}")
+                NetnsBackend().down(topo.name, topo=topo)
+
+    def _new_run_dir(self) -> tuple[str, Path]:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        base = self.reports_dir / self.scenario.name
+        run_dir = base / stamp
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = base / f"{stamp}-{suffix}"
+        run_dir.mkdir(parents=True)
+        return f"{self.scenario.name}-{run_dir.name}", run_dir
+
+    def _run_on_lab(self, topo: Topology, state: LabState) -> DrillResult:
+        from ..report import render_all
+
+        scenario = self.scenario
+        ctx = lab_context(topo, state)
+        run_id, run_dir = self._new_run_dir()
+        self.journal = journal = Journal(run_dir, self.clock, scenario.secrets)
+        faults = [build_fault(spec, topo, ctx) for spec in scenario.faults]
+        journal.write("run.start", run_id=run_id, **self._describe(topo, faults))
+        self._say(f"drill {scenario.name} on lab {topo.name}: {run_dir}")
+
+        probe_ns = [(p, self._vantage_ns(p, ctx)) for p in scenario.probes]
+        scheduler = ProbeScheduler(probe_ns, self._on_sample, self.clock)
+        self.scheduler = scheduler
+        undo = UndoLog(run_id, topo.name, scenario.name)
+        injected: list[Any] = []
+        previous_handlers = self._install_signals()
+        try:
+            scheduler.start()
+            self._baseline(scheduler)
+            self._inject(faults, injected, undo)
+            self._detect()
+            steps_ok = self._run_steps(ctx)
+            if steps_ok:
+                self._await_recovery(scheduler)
+            self._verify(ctx)
+        except _BaselineFailed:
+            pass
+        except DrillAborted as exc:
+            journal.write("stop", reason=exc.reason, sync=True)
+            self._say(f"STOP: {exc.reason}; restoring")
+        except KeyboardInterrupt as exc:
+            reason = self._abort_reason or f"interrupted ({exc or 'KeyboardInterrupt'})"
+            journal.write("stop", reason=reason, sync=True)
+            self._say(f"STOP: {reason}; restoring")
+        except DrillkitError as exc:
+            journal.write("error", message=str(exc), sync=True)
+            self._say(f"ERROR: {exc}")
+        except Exception as exc:
+            log.exception("run %s: unexpected error", run_id)
+            journal.write("error", message=f"{type(exc).__name__}: {exc}", sync=True)
+            self._say(f"ERROR: {type(exc).__name__}: {exc}")
+        finally:
+            try:
+                self._restore(injected, undo)
+            finally:
+                scheduler.stop()
+                for sig, handler in previous_handlers.items():
+                    signal.signal(sig, handler)
+
+        analysis = analyze(read_journal(journal.path))
+        journal.write("run.end", status=analysis.status, exit_code=analysis.exit_code)
+        journal.close()
+        reports = render_all(run_dir)
+        result = DrillResult.from_analysis(analysis, run_dir, reports)
+        self._say(result.summary_line())
+        return result
+
+    def _describe(self, topo: Topology, faults: list[Any]) -> dict[str, Any]:
+        s = self.scenario
+        return {
+            "scenario": {"name": s.name, "path": s.path, "description": s.description, "tags": list(s.tags)},
+            "lab": {"name": topo.name, "topology": topo.path, "backend": s.lab.backend},
+            "sla": dict(s.sla),
+            "timing": {"baseline_s": s.timing.baseline_s, "settle_s": s.timing.settle_s,
+                       "detect_timeout_s": s.timing.detect_timeout_s,
+                       "recover_timeout_s": s.timing.recover_timeout_s, "steps_start": s.timing.steps_start},
+            "stop_conditions": {"max_outage_s": s.stop.max_outage_s, "guard_probes": sorted(s.guard_names)},
+            "faults": [{"name": f.name, "kind": f.kind, "description": f.describe()} for f in faults],
+            "probes": [{"name": p.name, "kind": p.kind, "role": "guard" if p.name in s.guard_names else p.role,
+                        "vantage": p.vantage, "interval_s": p.interval_s, "timeout_s": p.timeout_s,
+                        "failure_threshold": p.failure_threshold, "success_threshold": p.success_threshold,
+                        "tolerance_s": p.tolerance_s, "target": p.target or p.url or p.command} for p in s.probes],
+            "steps": [{"name": st.name, "kind": st.kind, "oob": st.kind in OOB_STEP_KINDS,
+                       "continue_on_error": st.continue_on_error, "node": st.node} for st in s.steps],
+        }
+
+    @staticmethod
+    def _vantage_ns(probe: ProbeSpec, ctx: LabContext) -> str | None:
+        if probe.vantage == "jail":
+            return ctx.jail
+        if probe.vantage == "mgmt":
+            return ctx.mgmt_ns
+        return ctx.namespace(probe.vantage)
+
+    # -- probes ------------------------------------------------------------
+
+    def _on_sample(self, spec: ProbeSpec, t_ns: int, sample: Sample, transition: Transition | None) -> None:
+        journal = self.journal
+        assert journal is not None
+        journal.write("probe.sample", mono_ns=t_ns, probe=spec.name, ok=sample.ok, detail=sample.detail,
+                      latency_s=round(sample.latency_s, 6), value=sample.value)
+        if transition is None:
+            return
+        journal.write("probe.transition", mono_ns=t_ns, probe=spec.name, state=transition.state,
+                      streak_start=journal.rel(transition.streak_start_ns),
+                      last_opposite=None if transition.last_opposite_ns is None
+                      else journal.rel(transition.last_opposite_ns))
+        if self._inject_ns is None or t_ns < self._inject_ns:
+            return
+        self._say(f"probe {spec.name}: {transition.state} ({sample.detail})")
+        if transition.state == FAILING and spec.name in self.scenario.guard_names:
+            self.abort(f"guard probe {spec.name} failed: {sample.detail}")
+        if transition.state == FAILING and spec.role == "detect" and not self._detected:
+            self._detected = True
+            journal.write("mark", name="detect", at=journal.rel(t_ns), uncertainty_s=spec.interval_s,
+                          probe=spec.name, note=f"{spec.name} past its failure threshold")
+
+    # -- phases ------------------------------------------------------------
+
+    def _baseline(self, scheduler: ProbeScheduler) -> None:
+        timing = self.scenario.timing
+        window = max([timing.baseline_s] + [p.interval_s * p.success_threshold + p.timeout_s
+                                            for p in self.scenario.probes])
+        self._phase("baseline", "start")
+        self._wait(lambda: False, window)
+        self._wait(lambda: all(scheduler.state(p.name) == "healthy" for p in self.scenario.probes),
+                   max(p.interval_s + p.timeout_s for p in self.scenario.probes))
+        failures = []
+        for probe in self.scenario.probes:
+            tracker = scheduler.trackers[probe.name]
+            if tracker.state != "healthy":
+                detail = tracker.last_sample.detail if tracker.last_sample else "no result yet"
+                failures.append(f"{probe.name} is {tracker.state} ({detail})")
+        assert self.journal is not None
+        self.journal.write("baseline", ok=not failures, failures=failures)
+        self._phase("baseline", "end", ok=not failures)
+        if failures:
+            self._say("steady state failed, nothing injected: " + "; ".join(failures))
+            raise _BaselineFailed("steady state failed")
+
+    def _inject(self, faults: list[Any], injected: list[Any], undo: UndoLog) -> None:
+        assert self.journal is not None
+        self._phase("inject", "start")
+        for fault in faults:
+            self._check_stop()
+            undo.add(fault.to_record())
+            injected.append(fault)
+            start = self.clock.monotonic_ns()
+            if self._inject_ns is None:
+                self._inject_ns = start
+            try:
+                fault.inject()
+            except DrillkitError as exc:
+                self.journal.write("fault.inject", fault=fault.name, kind=fault.kind, ok=False, error=str(exc),
+                                   t_start=self.journal.rel(start), sync=True)
+                raise
+            self.journal.write("fault.inject", fault=fault.name, kind=fault.kind, ok=True,
+                               description=fault.describe(), t_start=self.journal.rel(start), sync=True)
+            self._say(f"injected {fault.name}: {fault.describe()}")
+        self._phase("inject", "end", ok=True)
+
+    def _detect(self) -> None:
+        self._phase("detect", "start")
+        detected = self._wait(lambda: self._detected, self.scenario.timing.detect_timeout_s)
+        self._phase("detect", "end", ok=detected)
+        if not detected:
+            self._say(f"no detect probe failed within {self.scenario.timing.detect_timeout_s:g} s")
+
+    def _run_steps(self, ctx: LabContext) -> bool:
+        if not self._detected and self.scenario.timing.steps_start == "on_detect":
+            self._say("outage not detected: recovery steps skipped")
+            return False
+        self._phase("oob_access", "start")
+        in_oob_phase = True
+        all_ok = True
+        for step in self.scenario.steps:
+            ok = self._run_step(step, ctx)
+            if ok and step.kind in OOB_STEP_KINDS and in_oob_phase:
+                self._phase("oob_access", "end", ok=True)
+                self._phase("recover", "start")
+                in_oob_phase = False
+            if not ok and not step.continue_on_error:
+                all_ok = False
+                break
+        if in_oob_phase:
+            self._phase("oob_access", "end", ok=self._oob_done)
+            self._phase("recover", "start")
+        return all_ok
+
+    def _run_step(self, step: StepSpec, ctx: LabContext) -> bool:
+        journal = self.journal
+        assert journal is not None
+        via = {"jail": f"OOB jail {ctx.jail}", "ssh": f"ssh over OOB to {step.node} "
+               f"({ctx.mgmt.get(step.node or '', '?')})", "wait": "probes", "sleep": "timer"}[step.kind]
+        journal.write("step.start", step=step.name, kind=step.kind, via=via)
+        self._say(f"step {step.name} ({via})")
+        ok, error, exit_code, output = True, None, None, ""
+        if step.kind in OOB_STEP_KINDS:
+            if step.kind == "jail":
+                argv = ["sh", "-c", step.command] if step.command else [step.script or "", *step.args]
+                cwd = str(Path(self.scenario.path).resolve().parent)
+            else:
+                argv = ssh_argv(ctx, step.node or "", step.user, min(step.timeout_s, 10)) + [step.command or ""]
+                cwd = None
+            outcome = run_in_jail(ctx, argv, timeout_s=step.timeout_s, cancel=self._abort, env=step.env, cwd=cwd)
+            exit_code, output = outcome.returncode, outcome.output
+            ok = outcome.ok
+            if outcome.timed_out:
+                error = f"timed out after {step.timeout_s:g} s"
+            elif outcome.cancelled:
+                error = "cancelled by a stop condition"
+            elif not ok:
+                error = f"exit {exit_code}: {output.strip().splitlines()[-1] if output.strip() else ''}"
+        elif step.kind == "wait":
+            names = [p.name for p in self.scenario.probes if p.role != "guard"] if step.probes == ("all",) \
+                else list(step.probes)
+            ok = self._wait(lambda: all(self.scheduler.state(n) == "healthy" for n in names), step.timeout_s)
+            if not ok:
+                error = f"probes not healthy within {step.timeout_s:g} s: " + ", ".join(
+                    n for n in names if self.scheduler.state(n) != "healthy")
+        else:
+            self._wait(lambda: False, step.duration_s)
+        end_ns = self.clock.monotonic_ns()
+        journal.write("step.end", mono_ns=end_ns, step=step.name, kind=step.kind, ok=ok, exit=exit_code,
+                      output=output[-4000:], error=error)
+        if not ok:
+            self._say(f"step {step.name} FAILED: {error}")
+        self._check_stop()
+        if ok and step.kind in OOB_STEP_KINDS and not self._oob_done:
+            self._oob_done = True
+            journal.write("mark", mono_ns=end_ns, name="oob_access", at=journal.rel(end_ns), uncertainty_s=0.0,
+                          step=step.name, note=f"step {step.name} succeeded over the OOB path")
+        return ok
+
+    def _await_recovery(self, scheduler: ProbeScheduler) -> None:
+        assert self.journal is not None and self._inject_ns is not None
+        detect_probes = [p for p in self.scenario.probes if p.role == "detect"]
+        settle_ns = int(self.scenario.timing.settle_s * NS_PER_S)
+
+        def held() -> bool:
+            now = self.clock.monotonic_ns()
+            since = [scheduler.healthy_since(p.name) for p in detect_probes]
+            return all(s is not None and now - s >= settle_ns for s in since)
+
+        remaining = self.scenario.timing.recover_timeout_s - (self.clock.monotonic_ns() - self._inject_ns) / NS_PER_S
+        recovered = self._wait(held, max(remaining, 0.0))
+        if recovered:
+            since = {p.name: max(scheduler.healthy_since(p.name) or 0, self._inject_ns) for p in detect_probes}
+            last = max(since, key=lambda name: since[name])
+            self._recovered = True
+            probe = self.scenario.probe(last)
+            self.journal.write("mark", name="recover", at=self.journal.rel(since[last]),
+                               uncertainty_s=probe.interval_s, probe=last,
+                               note=f"all detect probes healthy for {self.scenario.timing.settle_s:g} s; "
+                                    f"{last} was the last to recover")
+            self._say(f"recovered ({last} last)")
+        else:
+            self._say(f"not recovered within {self.scenario.timing.recover_timeout_s:g} s of inject")
+        self._phase("recover", "end", ok=recovered)
+
+    def _verify(self, ctx: LabContext) -> None:
+        if not self.scenario.verify:
+            return
+        assert self.journal is not None
+        self._phase("verify", "start")
+        all_ok = True
+        for spec in self.scenario.verify:
+            sample = _check_in_namespace(spec, self._vantage_ns(spec, ctx))
+            self.journal.write("verify", check=spec.name, ok=sample.ok, detail=sample.detail)
+            self._say(f"verify {spec.name}: {'ok' if sample.ok else 'FAILED'} ({sample.detail})")
+            all_ok = all_ok and sample.ok
+        self._phase("verify", "end", ok=all_ok)
+
+    def _restore(self, injected: list[Any], undo: UndoLog) -> None:
+        if not injected:
+            return
+        assert self.journal is not None
+        self._phase("restore", "start")
+        all_ok = True
+        for fault in reversed(injected):
+            error = None
+            for attempt in range(3):
+                try:
+                    fault.restore()
+                    error = None
+                    break
+                except DrillkitError as exc:
+                    error = str(exc)
+                    log.error("fault %s: restore attempt %d failed: %s", fault.name, attempt + 1, exc)
+                    time.sleep(0.2)
+            if error is None:
+                undo.mark_restored(fault.name)
+                self._say(f"restored {fault.name}")
+            else:
+                all_ok = False
+                self._say(f"RESTORE FAILED for {fault.name}: {error}; run 'drillkit restore'")
+            self.journal.write("fault.restore", fault=fault.name, ok=error is None, error=error, sync=True)
+        undo.close()
+        self._phase("restore", "end", ok=all_ok)
+
+
+def _check_in_namespace(spec: ProbeSpec, namespace: str | None) -> Sample:
+    """Run one check in a short-lived thread moved into ``namespace``."""
+    box: list[Sample] = []
+
+    def target() -> None:
+        if namespace is not None:
+            nsexec.enter_thread(namespace)
+        box.append(run_check(spec, namespace))
+
+    thread = threading.Thread(target=target, name=f"verify-{spec.name}", daemon=True)
+    thread.start()
+    thread.join(spec.timeout_s + 5)
+    return box[0] if box else Sample(False, "check did not finish", spec.timeout_s)
+
+
+def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
+    """Return the lines of ``drillkit run --dry-run``: what would be cut, probed and run."""
+    lines = [f"drill {scenario.name} on lab {topo.name} ({scenario.lab.topology})"]
+    if scenario.description:
+        lines.append(f"  {scenario.description}")
+    lines.append("faults (injected in order, restored in reverse):")
+    for f in scenario.faults:
+        target = f.link or (f"{f.node} prefix {f.prefix}" if f.prefix else f.node)
+        extra = f" ends={','.join(f.ends)}" if f.kind == "link_down" else ""
+        lines.append(f"  - {f.name}: {f.kind} {target}{extra}")
+    lines.append("probes:")
+    for p in scenario.probes:
+        role = "guard" if p.name in scenario.guard_names else p.role
+        what = p.target or p.url or p.command
+        tol = f", tolerance {p.tolerance_s:g}s" if p.tolerance_s else ""
+        lines.append(f"  - {p.name} [{role}]: {p.kind} {what} from {p.vantage}, every {p.interval_s:g}s, "
+                     f"timeout {p.timeout_s:g}s, fail after {p.failure_threshold}, ok after {p.success_threshold}{tol}")
+    lines.append(f"recovery steps (over OOB only, start {scenario.timing.steps_start}):")
+    for st in scenario.steps:
+        if st.kind == "jail":
+            what = st.command or shlex.join([st.script or "", *st.args])
+            lines.append(f"  - {st.name}: in the OOB jail: {what}")
+        elif st.kind == "ssh":
+            lines.append(f"  - {st.name}: ssh {st.user}@{st.node} (management address): {st.command}")
+        elif st.kind == "wait":
+            lines.append(f"  - {st.name}: wait up to {st.timeout_s:g}s for {', '.join(st.probes)} healthy")
+        else:
+            lines.append(f"  - {st.name}: wait {st.duration_s:g}s")
+    if scenario.sla:
+        lines.append("SLA targets: " + ", ".join(f"{k} {v:g}s" for k, v in scenario.sla.items()))
+    stop = []
+    if scenario.stop.max_outage_s:
+        stop.append(f"max outage {scenario.stop.max_outage_s:g}s")
+    if scenario.guard_names:
+        stop.append("guard probes " + ", ".join(sorted(scenario.guard_names)))
+    lines.append("stop conditions: " + (", ".join(stop) if stop else "none"))
+    lines.append("nothing was changed (dry run)")
+    return lines

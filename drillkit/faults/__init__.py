@@ -1,0 +1,50 @@
+"""Faults: build them from scenario specs, inject, restore and undo after a crash."""
+
+from __future__ import annotations
+
+from ..errors import FaultError
+from ..lab.topology import Topology
+from ..scenario.model import FaultSpec
+from .base import Fault, LabContext
+from .kinds import Blackhole, CommandFault, Interface, LinkDown, NodeIsolation, fault_from_record
+
+__all__ = ["Fault", "LabContext", "build_fault", "fault_from_record", "Interface"]
+
+
+def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
+    """Turn a validated fault spec into a fault bound to the running lab."""
+
+    def iface(node: str, ifname: str) -> Interface:
+        return Interface(node, ctx.namespace(node), ifname)
+
+    if spec.kind in ("link_down", "blackhole") and spec.link:
+        link = topo.find_link(spec.link)
+        if link is None:
+            raise FaultError(f"link {spec.link!r} not found in {topo.path}", fault=spec.name)
+        chosen = []
+        for end in spec.ends or ("both",):
+            if end == "both":
+                chosen += [link.a, link.b]
+            elif end == "a":
+                chosen.append(link.a)
+            elif end == "b":
+                chosen.append(link.b)
+            else:
+                chosen += [ep for ep in (link.a, link.b) if end in (str(ep), ep.node)]
+        unique = list(dict.fromkeys(chosen))
+        interfaces = [iface(ep.node, ep.interface) for ep in unique if topo.nodes[ep.node].kind != "bridge"]
+        if spec.kind == "link_down":
+            return LinkDown(spec.name, interfaces)
+        return Blackhole(spec.name, interfaces=interfaces)
+    if spec.kind == "blackhole":
+        assert spec.node is not None
+        return Blackhole(spec.name, namespace=ctx.namespace(spec.node), node=spec.node, prefix=spec.prefix)
+    if spec.kind == "node_isolation":
+        assert spec.node is not None
+        ends = [ep for link in topo.node_links(spec.node) for ep in link.endpoints() if ep.node == spec.node]
+        return NodeIsolation(spec.name, [iface(ep.node, ep.interface) for ep in ends])
+    if spec.kind == "command":
+        assert spec.node and spec.inject and spec.restore
+        return CommandFault(spec.name, spec.node, ctx.namespace(spec.node), spec.inject, spec.restore,
+                            ctx.mount_pins.get(spec.node))
+    raise FaultError(f"unknown fault kind {spec.kind!r}", fault=spec.name)

@@ -1,0 +1,234 @@
+"""Fault kinds of the netns backend (also valid on labs containerlab deployed).
+
+- ``link_down``: set one or both ends of a link administratively down (netlink).
+- ``blackhole``: drop all traffic on a link, or traffic to and from a prefix at a
+  node, with an nftables table; the link keeps its carrier, as in a gray failure.
+- ``node_isolation``: take down the node's end of every primary link.
+- ``command``: run operator-given inject and restore commands in a node.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ..errors import FaultError
+from ..lab import nsexec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A node interface inside a namespace."""
+
+    node: str
+    namespace: str
+    ifname: str
+
+    def to_record(self) -> dict[str, str]:
+        return {"node": self.node, "namespace": self.namespace, "ifname": self.ifname}
+
+
+def set_link_state(iface: Interface, up: bool) -> None:
+    """Set an interface administratively up or down through netlink.
+
+    Raises:
+        FaultError: the namespace or interface does not exist.
+    """
+    if not nsexec.exists(iface.namespace):
+        raise FaultError(f"namespace {iface.namespace} of node {iface.node} not found; is the lab up?")
+    try:
+        with IPRoute(netns=iface.namespace) as ipr:
+            found = ipr.link_lookup(ifname=iface.ifname)
+            if not found:
+                raise FaultError(f"interface {iface.ifname} not found on node {iface.node}")
+            ipr.link("set", index=found[0], state="up" if up else "down")
+    except NetlinkError as exc:
+        raise FaultError(f"cannot set {iface.node}:{iface.ifname} {'up' if up else 'down'}: {exc}") from None
+
+
+def link_oper_state(iface: Interface) -> str:
+    """Return the kernel's operational state of an interface (UP, DOWN, LOWERLAYERDOWN...)."""
+    with IPRoute(netns=iface.namespace) as ipr:
+        found = ipr.link_lookup(ifname=iface.ifname)
+        if not found:
+            return "MISSING"
+        return str(ipr.get_links(found[0])[0].get("operstate"))
+
+
+class LinkDown:
+    """Set interfaces administratively down; restore sets them up."""
+
+    kind: ClassVar[str] = "link_down"
+
+    def __init__(self, name: str, interfaces: list[Interface]) -> None:
+        self.name = name
+        self.interfaces = interfaces
+
+    def describe(self) -> str:
+        ends = ", ".join(f"{i.node}:{i.ifname}" for i in self.interfaces)
+        return f"set {ends} down"
+
+    def inject(self) -> None:
+        for iface in self.interfaces:
+            set_link_state(iface, up=False)
+
+    def restore(self) -> None:
+        errors = []
+        for iface in self.interfaces:
+            try:
+                set_link_state(iface, up=True)
+            except FaultError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise FaultError("; ".join(errors), fault=self.name)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "interfaces": [i.to_record() for i in self.interfaces]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LinkDown:
+        return cls(record["name"], [Interface(**i) for i in record["interfaces"]])
+
+
+class NodeIsolation(LinkDown):
+    """Take down the node's end of every primary link."""
+
+    kind: ClassVar[str] = "node_isolation"
+
+    def describe(self) -> str:
+        node = self.interfaces[0].node if self.interfaces else "?"
+        return f"isolate {node}: set {', '.join(i.ifname for i in self.interfaces)} down"
+
+
+def nft_table_name(fault: str) -> str:
+    return "drillkit_" + re.sub(r"[^A-Za-z0-9_]", "_", fault)
+
+
+class Blackhole:
+    """Drop traffic with nftables: everything on some interfaces, or to and from a prefix.
+
+    Each namespace gets its own table ``drillkit_<fault>``; restore deletes it.
+    """
+
+    kind: ClassVar[str] = "blackhole"
+
+    def __init__(self, name: str, *, interfaces: list[Interface] | None = None,
+                 namespace: str | None = None, node: str | None = None, prefix: str | None = None) -> None:
+        self.name = name
+        self.interfaces = interfaces or []
+        self.namespace = namespace
+        self.node = node
+        self.prefix = prefix
+        self.table = nft_table_name(name)
+
+    def describe(self) -> str:
+        if self.prefix:
+            return f"drop traffic to and from {self.prefix} at {self.node} (nftables)"
+        return "drop all traffic on " + ", ".join(f"{i.node}:{i.ifname}" for i in self.interfaces) + " (nftables)"
+
+    def _rulesets(self) -> dict[str, str]:
+        per_ns: dict[str, list[str]] = {}
+        if self.prefix:
+            family = "ip6" if ":" in self.prefix else "ip"
+            per_ns[self.namespace or ""] = [f"{family} daddr {self.prefix} drop", f"{family} saddr {self.prefix} drop"]
+        for iface in self.interfaces:
+            per_ns.setdefault(iface.namespace, []).extend(
+                [f'iifname "{iface.ifname}" drop', f'oifname "{iface.ifname}" drop'])
+        rulesets = {}
+        for ns, rules in per_ns.items():
+            chains = []
+            for hook in ("input", "forward", "output"):
+                body = "\n".join(f"    {rule}" for rule in rules if not (hook == "input" and rule.startswith("oif"))
+                                 and not (hook == "output" and rule.startswith("iif")))
+                chains.append(f"  chain {hook} {{\n    type filter hook {hook} priority -10; policy accept;\n{body}\n  }}")
+            rulesets[ns] = f"table inet {self.table} {{\n" + "\n".join(chains) + "\n}\n"
+        return rulesets
+
+    def inject(self) -> None:
+        for ns, ruleset in self._rulesets().items():
+            result = nsexec.run(["nft", "-f", "-"], ns=ns, input_text=ruleset, timeout=10)
+            if not result.ok:
+                raise FaultError(f"nftables rejected the blackhole in {ns}: {result.stderr.strip()}", fault=self.name)
+
+    def restore(self) -> None:
+        errors = []
+        for ns in self._rulesets():
+            if not nsexec.exists(ns):
+                continue
+            listed = nsexec.run(["nft", "list", "table", "inet", self.table], ns=ns, timeout=10)
+            if not listed.ok:
+                continue
+            result = nsexec.run(["nft", "delete", "table", "inet", self.table], ns=ns, timeout=10)
+            if not result.ok:
+                errors.append(f"{ns}: {result.stderr.strip()}")
+        if errors:
+            raise FaultError("cannot delete nftables table: " + "; ".join(errors), fault=self.name)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "interfaces": [i.to_record() for i in self.interfaces],
+                "namespace": self.namespace, "node": self.node, "prefix": self.prefix}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Blackhole:
+        return cls(record["name"], interfaces=[Interface(**i) for i in record["interfaces"]],
+                   namespace=record.get("namespace"), node=record.get("node"), prefix=record.get("prefix"))
+
+
+class CommandFault:
+    """Run an operator-given command in a node to inject, and another to restore."""
+
+    kind: ClassVar[str] = "command"
+
+    def __init__(self, name: str, node: str, namespace: str, inject_cmd: str, restore_cmd: str,
+                 mount_pin: str | None = None, timeout_s: float = 30.0) -> None:
+        self.name = name
+        self.node = node
+        self.namespace = namespace
+        self.inject_cmd = inject_cmd
+        self.restore_cmd = restore_cmd
+        self.mount_pin = mount_pin
+        self.timeout_s = timeout_s
+
+    def describe(self) -> str:
+        return f"run on {self.node}: {self.inject_cmd} (restore: {self.restore_cmd})"
+
+    def _run(self, command: str, what: str) -> None:
+        result = nsexec.run(command, ns=self.namespace, mount_pin=self.mount_pin, timeout=self.timeout_s)
+        if not result.ok:
+            raise FaultError(f"{what} command failed on {self.node} (exit {result.returncode}): {command}: "
+                             f"{(result.stderr or result.stdout).strip()[-300:]}", fault=self.name)
+
+    def inject(self) -> None:
+        self._run(self.inject_cmd, "inject")
+
+    def restore(self) -> None:
+        if not nsexec.exists(self.namespace):
+            raise FaultError(f"namespace {self.namespace} not found; the lab is gone", fault=self.name)
+        self._run(self.restore_cmd, "restore")
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "node": self.node, "namespace": self.namespace,
+                "inject": self.inject_cmd, "restore": self.restore_cmd, "mount_pin": self.mount_pin}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CommandFault:
+        return cls(record["name"], record["node"], record["namespace"], record["inject"], record["restore"],
+                   record.get("mount_pin"))
+
+
+RECORD_TYPES: dict[str, Any] = {cls.kind: cls for cls in (LinkDown, NodeIsolation, Blackhole, CommandFault)}
+
+
+def fault_from_record(record: dict[str, Any]):
+    """Rebuild a fault from its undo record."""
+    try:
+        return RECORD_TYPES[record["kind"]].from_record(record)
+    except KeyError as exc:
+        raise FaultError(f"undo record of unknown kind {record.get('kind')!r}: missing {exc}") from None
