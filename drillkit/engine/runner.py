@@ -328,6 +328,7 @@ class DrillRunner:
         self._phase("inject", "start")
         for fault in faults:
             self._check_stop()
+            fault.prepare()
             undo.add(fault.to_record())
             injected.append(fault)
             start = self.clock.monotonic_ns()

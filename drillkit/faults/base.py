@@ -43,6 +43,9 @@ class Fault(Protocol):
     def describe(self) -> str:
         """One line saying what the fault does, for plans and reports."""
 
+    def prepare(self) -> None:
+        """Read the state that restore must put back, before the undo record is written."""
+
     def inject(self) -> None:
         """Apply the fault."""
 

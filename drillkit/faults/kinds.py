@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -62,18 +63,70 @@ def link_oper_state(iface: Interface) -> str:
         return str(ipr.get_links(found[0])[0].get("operstate"))
 
 
+#: Route protocols drillkit puts back after a link comes up. Routes of routing
+#: daemons (zebra, bgp, ospf...) are left to the daemon that owns them.
+RESTORED_ROUTE_PROTOCOLS = {"boot", "static"}
+
+
+def snapshot_routes(iface: Interface) -> list[dict[str, Any]]:
+    """Return the static routes through ``iface``, which the kernel deletes when it goes down."""
+    result = nsexec.run(["ip", "-j", "route", "show", "dev", iface.ifname, "table", "all"], ns=iface.namespace,
+                        timeout=10)
+    if not result.ok:
+        return []
+    try:
+        routes = json.loads(result.stdout or "[]")
+    except ValueError:
+        return []
+    return [r for r in routes if r.get("protocol", "boot") in RESTORED_ROUTE_PROTOCOLS
+            and r.get("table", "main") != "local" and r.get("dst")]
+
+
+def readd_routes(iface: Interface, routes: list[dict[str, Any]]) -> list[str]:
+    """Put back routes dropped with the link; return errors."""
+    errors = []
+    for route in routes:
+        argv = ["ip", "route", "replace", route["dst"]]
+        if route.get("gateway"):
+            argv += ["via", route["gateway"]]
+        argv += ["dev", iface.ifname]
+        for key, option in (("metric", "metric"), ("table", "table"), ("protocol", "proto"), ("scope", "scope"),
+                            ("prefsrc", "src")):
+            if route.get(key) is not None and not (key == "table" and route[key] == "main"):
+                argv += [option, str(route[key])]
+        if "onlink" in route.get("flags", []):
+            argv.append("onlink")
+        result = nsexec.run(argv, ns=iface.namespace, timeout=10)
+        if not result.ok:
+            errors.append(f"{iface.node}: ip route replace {route['dst']}: {result.stderr.strip()}")
+    return errors
+
+
 class LinkDown:
-    """Set interfaces administratively down; restore sets them up."""
+    """Set interfaces administratively down; restore sets them up.
+
+    Setting an interface down makes the kernel delete the static routes through it,
+    so the fault saves them before inject and restore puts them back.
+    """
 
     kind: ClassVar[str] = "link_down"
 
-    def __init__(self, name: str, interfaces: list[Interface]) -> None:
+    def __init__(self, name: str, interfaces: list[Interface], routes: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.name = name
         self.interfaces = interfaces
+        self.routes = routes or {}
+
+    @staticmethod
+    def _key(iface: Interface) -> str:
+        return f"{iface.node}:{iface.ifname}"
 
     def describe(self) -> str:
         ends = ", ".join(f"{i.node}:{i.ifname}" for i in self.interfaces)
         return f"set {ends} down"
+
+    def prepare(self) -> None:
+        for iface in self.interfaces:
+            self.routes[self._key(iface)] = snapshot_routes(iface)
 
     def inject(self) -> None:
         for iface in self.interfaces:
@@ -86,15 +139,18 @@ class LinkDown:
                 set_link_state(iface, up=True)
             except FaultError as exc:
                 errors.append(str(exc))
+                continue
+            errors += readd_routes(iface, self.routes.get(self._key(iface), []))
         if errors:
             raise FaultError("; ".join(errors), fault=self.name)
 
     def to_record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "interfaces": [i.to_record() for i in self.interfaces]}
+        return {"kind": self.kind, "name": self.name, "interfaces": [i.to_record() for i in self.interfaces],
+                "routes": self.routes}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> LinkDown:
-        return cls(record["name"], [Interface(**i) for i in record["interfaces"]])
+        return cls(record["name"], [Interface(**i) for i in record["interfaces"]], record.get("routes"))
 
 
 class NodeIsolation(LinkDown):
@@ -151,6 +207,9 @@ class Blackhole:
             rulesets[ns] = f"table inet {self.table} {{\n" + "\n".join(chains) + "\n}\n"
         return rulesets
 
+    def prepare(self) -> None:
+        pass
+
     def inject(self) -> None:
         for ns, ruleset in self._rulesets().items():
             result = nsexec.run(["nft", "-f", "-"], ns=ns, input_text=ruleset, timeout=10)
@@ -204,6 +263,9 @@ class CommandFault:
         if not result.ok:
             raise FaultError(f"{what} command failed on {self.node} (exit {result.returncode}): {command}: "
                              f"{(result.stderr or result.stdout).strip()[-300:]}", fault=self.name)
+
+    def prepare(self) -> None:
+        pass
 
     def inject(self) -> None:
         self._run(self.inject_cmd, "inject")

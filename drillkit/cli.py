@@ -1,0 +1,219 @@
+"""The ``drillkit`` command line: argument handling only, the work lives in the packages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import DrillkitError
+
+log = logging.getLogger(__name__)
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _topology_or_lab(value: str):
+    """Return (lab name, topology or None) from a topology path or a lab name."""
+    from .lab.topology import load_topology
+
+    path = Path(value)
+    if path.suffix in (".yml", ".yaml") or path.exists():
+        topo = load_topology(path)
+        return topo.name, topo
+    return value, None
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from .lab.netns import NetnsBackend
+    from .lab.topology import load_topology
+
+    topo = load_topology(args.topology)
+    state = NetnsBackend().up(topo)
+    _err(f"lab {topo.name} is up: {len(topo.nodes)} nodes, {len(topo.links)} links; "
+         f"OOB jail {state.jail}, OOB gateway {state.mgmt_gateway}")
+    return cmd_lab_status(argparse.Namespace(lab=topo.name))
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from .engine.rollback import restore_pending
+    from .lab.netns import NetnsBackend
+
+    name, topo = _topology_or_lab(args.lab)
+    for outcome in restore_pending(name):
+        _err(f"restored fault {outcome.fault} of run {outcome.run_id}" if outcome.ok
+             else f"could not restore fault {outcome.fault}: {outcome.error}")
+    deleted = NetnsBackend().down(name, topo=topo)
+    _err(f"lab {name} is down ({len(deleted)} namespaces removed)")
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from .lab.netns import NetnsBackend
+
+    name, _topo = _topology_or_lab(args.lab)
+    status = NetnsBackend().status(name)
+    _out(f"lab {status.lab} ({status.status}) from {status.topology}")
+    _out(f"OOB network gateway {status.mgmt_gateway}, OOB jail {status.jail}")
+    _out(f"{'node':<12} {'kind':<7} {'namespace':<28} {'mgmt-ipv4':<15} {'procs':>5}  interfaces")
+    for node in status.nodes:
+        ifaces = " ".join(f"{i.name}:{i.oper_state.lower()}" + (f"({','.join(i.addresses)})" if i.addresses else "")
+                          for i in node.interfaces if i.name != "eth0")
+        state = "" if node.running else "  MISSING"
+        _out(f"{node.name:<12} {node.kind:<7} {node.namespace:<28} {node.mgmt_ipv4 or '-':<15} "
+             f"{node.processes:>5}  {ifaces}{state}")
+    if status.missing:
+        _err(f"missing namespaces: {', '.join(status.missing)}; run 'drillkit lab down {status.lab}'")
+        return 1
+    return 0
+
+
+def cmd_lab_list(args: argparse.Namespace) -> int:
+    from .lab import nsexec
+    from .lab.netns import NetnsBackend
+
+    labs = NetnsBackend.list_labs()
+    if not labs:
+        _out("no labs are up")
+        return 0
+    _out(f"{'lab':<20} {'status':<9} {'nodes':>5}  {'since':<33} topology")
+    for state in labs:
+        alive = all(nsexec.exists(ns) for ns in state.namespaces)
+        status = state.status if alive else "broken"
+        _out(f"{state.lab:<20} {status:<9} {len(state.nodes):>5}  {state.created_wall:<33} {state.topology}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .scenario.load import load_scenario
+
+    for path in args.scenarios:
+        scenario = load_scenario(path)
+        _out(f"{path}: valid ({len(scenario.faults)} faults, {len(scenario.probes)} probes, "
+             f"{len(scenario.steps)} steps, SLA {', '.join(scenario.sla) or 'none'})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.runner import DrillRunner, describe_plan
+    from .lab.topology import load_topology
+    from .scenario.load import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.dry_run:
+        for line in describe_plan(scenario, load_topology(scenario.lab.topology)):
+            _out(line)
+        return 0
+    result = DrillRunner(scenario, reports_dir=args.reports, lab_up=args.lab_up).run()
+    for sla in result.missed_slas:
+        measured = "never reached" if sla.measured is None else f"{sla.measured:.2f} s"
+        _err(f"SLA {sla.name} missed: {measured}, target {sla.target:g} s")
+    for failure in result.failures:
+        _err(f"failed: {failure}")
+    if result.stop_reason:
+        _err(f"aborted: {result.stop_reason}")
+    if result.error:
+        _err(f"error: {result.error}")
+    _out(f"verdict: {result.status.upper()} (exit {result.exit_code})")
+    _out(f"report: {result.report_path}")
+    return result.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import load_analysis, render_all
+
+    paths = render_all(Path(args.run_dir))
+    analysis = load_analysis(Path(args.run_dir))
+    _out(f"verdict: {analysis.status.upper()} (exit {analysis.exit_code})")
+    for kind, path in paths.items():
+        _out(f"{kind}: {path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .engine.rollback import pending_records, restore_pending
+    from .lab import nsexec
+
+    nsexec.require_root("drillkit restore")
+    if not pending_records():
+        _err("nothing to restore: no undo records of interrupted runs")
+        return 0
+    outcomes = restore_pending(args.lab)
+    failed = [o for o in outcomes if not o.ok]
+    for o in outcomes:
+        _err(f"{'restored' if o.ok else 'FAILED to restore'} fault {o.fault} of run {o.run_id} (lab {o.lab})"
+             + (f": {o.error}" if o.error else ""))
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drillkit",
+        description="Recovery drills for network and edge labs: cut primary links, recover over the "
+                    "out-of-band path, and measure every phase against SLA targets.")
+    parser.add_argument("--version", action="version", version=f"drillkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lab = sub.add_parser("lab", help="build, inspect and remove labs (needs root)")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    p = lab_sub.add_parser("up", help="build a lab from a containerlab topology file")
+    p.add_argument("topology", help="the *.clab.yml file")
+    p.set_defaults(func=cmd_lab_up)
+    p = lab_sub.add_parser("down", help="remove every namespace, link and process of a lab")
+    p.add_argument("lab", help="the topology file or the lab name")
+    p.set_defaults(func=cmd_lab_down)
+    p = lab_sub.add_parser("status", help="show a lab's nodes, interfaces and processes")
+    p.add_argument("lab", help="the topology file or the lab name")
+    p.set_defaults(func=cmd_lab_status)
+    p = lab_sub.add_parser("list", help="list the labs that are up")
+    p.set_defaults(func=cmd_lab_list)
+
+    p = sub.add_parser("validate", help="check scenario files without touching any lab")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="run a drill scenario (needs root)")
+    p.add_argument("scenario")
+    p.add_argument("--dry-run", action="store_true", help="print what would be cut, probed and run; change nothing")
+    p.add_argument("--lab-up", action="store_true",
+                   help="build the lab if it is not up, and remove it after the run")
+    p.add_argument("--reports", default="reports", metavar="DIR",
+                   help="folder for run folders (default: reports)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="render a run's reports again from its journal")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="reports/<scenario>/<timestamp>")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("restore", help="restore the faults of runs that were killed (needs root)")
+    p.add_argument("--lab", help="only runs on this lab")
+    p.set_defaults(func=cmd_restore)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except DrillkitError as exc:
+        _err(f"drillkit: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("drillkit: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

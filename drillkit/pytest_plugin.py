@@ -1,0 +1,1 @@
+"""pytest plugin entry point (drill suites as tests)."""
