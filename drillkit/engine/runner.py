@@ -245,7 +245,12 @@ class DrillRunner:
         analysis = analyze(read_journal(journal.path))
         journal.write("run.end", status=analysis.status, exit_code=analysis.exit_code)
         journal.close()
-        reports = render_all(run_dir)
+        try:
+            reports = render_all(run_dir)
+        except Exception as exc:  # the journal is intact; the reports can be rendered later
+            log.exception("run %s: rendering the reports failed", run_id)
+            self._say(f"ERROR: rendering the reports failed ({exc}); retry with 'drillkit report {run_dir}'")
+            reports = {}
         result = DrillResult.from_analysis(analysis, run_dir, reports)
         self._say(result.summary_line())
         return result

@@ -1,0 +1,61 @@
+"""Shared fixtures: the CLI as users run it, and real labs built from the bundled topology."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EDGE_TOPOLOGY = REPO / "labs" / "edge-ai" / "edge-ai.clab.yml"
+SCENARIOS = REPO / "scenarios"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root (network namespaces), as containerlab does")
+
+
+def run_cli(*args: str, timeout: float = 180, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``drillkit`` the way a user does, in a child process."""
+    return subprocess.run([sys.executable, "-m", "drillkit", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or REPO, **kwargs)
+
+
+def lab_namespaces(lab: str) -> list[str]:
+    names = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
+    return [n for n in names if n.startswith((f"clab-{lab}-", f"dk-{lab}-"))]
+
+
+def copy_lab(tmp_path: Path, name: str) -> Path:
+    """Copy the edge-ai lab under another lab name, so a test owns its namespaces."""
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(EDGE_TOPOLOGY.parent / "edge_service.py", folder)
+    text = EDGE_TOPOLOGY.read_text().replace("name: edge-ai", f"name: {name}", 1)
+    topo = folder / f"{name}.clab.yml"
+    topo.write_text(text)
+    return topo
+
+
+@pytest.fixture(scope="session")
+def edge_lab():
+    """The bundled edge-ai lab, up for the whole session and removed at the end."""
+    from drillkit.lab.netns import NetnsBackend
+    from drillkit.lab.topology import load_topology
+
+    if os.geteuid() != 0:
+        pytest.skip("labs need root (network namespaces), as containerlab does")
+    topo = load_topology(EDGE_TOPOLOGY)
+    backend = NetnsBackend()
+    if lab_namespaces(topo.name):
+        pytest.fail("lab edge-ai is already up on this machine; run 'drillkit lab down edge-ai' before the tests")
+    state = backend.up(topo)
+    try:
+        yield topo, state
+    finally:
+        from drillkit.engine.rollback import restore_pending
+
+        restore_pending(topo.name)
+        backend.down(topo.name, topo=topo)

@@ -1,0 +1,27 @@
+"""Runs last (files run in name order): the suite left no namespace, process or undo record."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import needs_root
+
+
+@needs_root
+def test_suite_left_no_namespaces():
+    names = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
+    ours = [n for n in names if n.startswith(("clab-edge-ai-", "clab-t-", "dk-edge-ai-", "dk-t-"))]
+    assert ours == []
+
+
+@needs_root
+def test_suite_left_no_lab_processes():
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "edge_service.py" not in ps
+    assert "/run/drillkit/labs/" not in ps
+
+
+def test_suite_left_no_undo_records():
+    folder = Path("/run/drillkit/undo")
+    assert not folder.is_dir() or list(folder.glob("*.json")) == []
