@@ -9,6 +9,7 @@ sleeping.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import threading
 import time
 
@@ -73,9 +74,15 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration cannot be true or false")
     if isinstance(value, (int, float)):
-        if value < 0:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError("the duration is too large to represent") from None
+        if not math.isfinite(seconds):
+            raise ValueError("a duration must be a finite number of seconds")
+        if seconds < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return seconds
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a duration is a number of seconds or a string such as 500ms, 2s, 1m30s")
     text = value.strip().lower()
@@ -108,4 +115,6 @@ def parse_duration(value: object) -> float:
         matched = True
     if not matched:
         raise ValueError(f"cannot read {value!r} as a duration; use forms like 500ms, 2s, 1m30s")
+    if not math.isfinite(total):
+        raise ValueError("the duration is too large to represent")
     return total

@@ -32,8 +32,16 @@ class YList(list):
     item_lines: list[int]
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Record the keys written in the mapping itself before the merge keys (<<) are
+        # expanded, because only those may not repeat: keys merged in are overridden.
+        if not hasattr(node, "own_key_ids"):
+            node.own_key_ids = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
+        super().flatten_mapping(node)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
@@ -41,6 +49,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
     result = YMap()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    own_lines: dict[str, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) or key is None:
@@ -50,13 +59,16 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
             )
         if isinstance(key, (int, float, bool)):
             key = str(key).lower() if isinstance(key, bool) else str(key)
-        if key in result:
-            raise yaml.MarkedYAMLError(
-                problem=f"duplicate key {key!r} (first on line {result.key_lines[key]})",
-                problem_mark=key_node.start_mark,
-            )
+        line = key_node.start_mark.line + 1
+        if id(key_node) in node.own_key_ids:
+            if key in own_lines:
+                raise yaml.MarkedYAMLError(
+                    problem=f"duplicate key {key!r} (first on line {own_lines[key]})",
+                    problem_mark=key_node.start_mark,
+                )
+            own_lines[key] = line
         result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
+        result.key_lines[key] = line
     return result
 
 
@@ -98,7 +110,8 @@ def load(
         except IsADirectoryError:
             raise error(f"expected a {what} file, found a directory", path=path,
                         fix=f"name the {what} file inside it") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:
+            # ValueError covers undecodable bytes and a NUL character in the path.
             raise error(f"cannot read the {what} file: {exc}", path=path) from None
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
@@ -226,10 +239,15 @@ class Field:
     def int(self, *, minimum: int | None = None, maximum: int | None = None) -> int:
         if isinstance(self.value, bool) or not isinstance(self.value, int):
             raise self.fail(f"expected an integer, found {_kind(self.value)}")
+        if minimum is not None and maximum is not None:
+            fix = f"use a whole number from {minimum} to {maximum}"
+        else:
+            fix = f"use a whole number of at least {minimum}" if minimum is not None else \
+                f"use a whole number of at most {maximum}"
         if minimum is not None and self.value < minimum:
-            raise self.fail(f"must be at least {minimum}")
+            raise self.fail(f"must be at least {minimum}", fix)
         if maximum is not None and self.value > maximum:
-            raise self.fail(f"must be at most {maximum}")
+            raise self.fail(f"must be at most {maximum}", fix)
         return self.value
 
     def bool(self) -> bool:
@@ -243,8 +261,10 @@ class Field:
         except ValueError as exc:
             raise self.fail(str(exc), "write a duration such as 500ms, 2s or 1m30s") from None
         if seconds < minimum or (not allow_zero and seconds == 0):
+            fix = (f"write a duration of at least {minimum:g}s, such as 500ms or 2s" if minimum > 0 else
+                   "write a duration above zero, such as 500ms or 2s")
             raise self.fail(f"must be more than {minimum:g} s" if not allow_zero else
-                            f"must be at least {minimum:g} s")
+                            f"must be at least {minimum:g} s", fix)
         return seconds
 
     def str_list(self) -> list[str]:

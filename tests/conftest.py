@@ -39,9 +39,9 @@ def copy_lab(tmp_path: Path, name: str) -> Path:
     return topo
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def edge_lab():
-    """The bundled edge-ai lab, up for the whole session and removed at the end."""
+    """The bundled edge-ai lab, up for one test module and removed after it."""
     from drillkit.lab.netns import NetnsBackend
     from drillkit.lab.topology import load_topology
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -102,6 +103,7 @@ class DrillRunner:
         self._recovered = False
         self._oob_done = False
         self._signals = 0
+        self._pid = os.getpid()
         self.journal: Journal | None = None
 
     # -- helpers -----------------------------------------------------------
@@ -147,6 +149,12 @@ class DrillRunner:
     # -- signals -----------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        if os.getpid() != self._pid:
+            # A forked helper (pyroute2 forks one per namespace it opens) inherits this
+            # handler; it must die as it would by default, not unwind a copy of the run.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self._signals += 1
         name = signal.Signals(signum).name
         self.abort(f"interrupted by {name}")
@@ -217,6 +225,9 @@ class DrillRunner:
             steps_ok = self._run_steps(ctx)
             if steps_ok:
                 self._await_recovery(scheduler)
+            elif self._detected or self.scenario.timing.steps_start == "on_inject":
+                self._say("a recovery step failed: not waiting for recovery")
+                self._phase("recover", "end", ok=False)
             self._verify(ctx)
         except _BaselineFailed:
             pass

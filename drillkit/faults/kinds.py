@@ -45,18 +45,22 @@ def set_link_state(iface: Interface, up: bool) -> None:
     if not nsexec.exists(iface.namespace):
         raise FaultError(f"namespace {iface.namespace} of node {iface.node} not found; is the lab up?")
     try:
-        with IPRoute(netns=iface.namespace) as ipr:
+        # flags=0: open the namespace only if it exists; pyroute2 creates it by default.
+        with IPRoute(netns=iface.namespace, flags=0) as ipr:
             found = ipr.link_lookup(ifname=iface.ifname)
             if not found:
                 raise FaultError(f"interface {iface.ifname} not found on node {iface.node}")
             ipr.link("set", index=found[0], state="up" if up else "down")
-    except NetlinkError as exc:
+    except (NetlinkError, OSError) as exc:
         raise FaultError(f"cannot set {iface.node}:{iface.ifname} {'up' if up else 'down'}: {exc}") from None
 
 
 def link_oper_state(iface: Interface) -> str:
     """Return the kernel's operational state of an interface (UP, DOWN, LOWERLAYERDOWN...)."""
-    with IPRoute(netns=iface.namespace) as ipr:
+    if not nsexec.exists(iface.namespace):
+        return "MISSING"
+    # flags=0: open the namespace only if it exists; pyroute2 creates it by default.
+    with IPRoute(netns=iface.namespace, flags=0) as ipr:
         found = ipr.link_lookup(ifname=iface.ifname)
         if not found:
             return "MISSING"

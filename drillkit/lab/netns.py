@@ -29,7 +29,8 @@ from ..clock import Clock
 from ..errors import LabError, LabStateError, TopologyError
 from . import nsexec
 from .state import LabState, known_labs
-from .topology import Node, Topology, assign_mgmt_addresses, gateway_address, jail_address
+from .console import consrv_namespace, start_consoles
+from .topology import Node, Topology, assign_mgmt_addresses, consrv_address, gateway_address, jail_address
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ class NetnsBackend:
             log.warning("lab %s: removing the state of an earlier run whose namespaces are gone", topo.name)
             self.down(topo.name, topo=topo)
         clashes = [topo.namespace(n) for n in topo.nodes if nsexec.exists(topo.namespace(n))]
-        clashes += [ns for ns in (mgmt_namespace(topo.name), jail_namespace(topo.name)) if nsexec.exists(ns)]
+        clashes += [ns for ns in (mgmt_namespace(topo.name), jail_namespace(topo.name),
+                                  consrv_namespace(topo.name)) if nsexec.exists(ns)]
         if clashes:
             raise LabStateError(
                 f"network namespaces of lab {topo.name!r} already exist but drillkit did not create them: "
@@ -201,6 +203,8 @@ class NetnsBackend:
         for node in topo.nodes.values():
             self._run_exec(topo, node, state)
         self._start_sshd(topo, state, addresses)
+        if topo.nodes and any(n.kind != "bridge" for n in topo.nodes.values()):
+            start_consoles(topo, state, str(consrv_address(topo)), prefixlen, mgmt_ns, self._join_mgmt)
 
     def _join_mgmt(self, ns: str, peer: str, address: str, prefixlen: int, mgmt_ns: str,
                    name: str = "eth0") -> None:
@@ -239,6 +243,11 @@ class NetnsBackend:
                                     field=f"topology.nodes.{node.name}.binds",
                                     fix="paths are relative to the topology file's folder")
             target = Path(bind.target)
+            others = {p for other in self.list_labs() if other.lab != topo.name for p in other.placeholders}
+            for path in [target, *target.parents]:
+                if str(path) in others and str(path) not in state.placeholders:
+                    # Another lab's placeholder: share it, so the last lab down removes it.
+                    state.placeholders.insert(0, str(path))
             if not target.exists():
                 # NOTE: the netns backend shares the host's filesystem, so a missing bind
                 # target is created on the host as an empty placeholder and removed at lab down.
@@ -357,19 +366,26 @@ class NetnsBackend:
         state = LabState.load(lab)
         namespaces: list[str] = list(state.namespaces) if state else []
         if topo is not None:
-            for ns in [mgmt_namespace(lab), jail_namespace(lab)] + [topo.namespace(n) for n in topo.nodes]:
+            for ns in [mgmt_namespace(lab), jail_namespace(lab), consrv_namespace(lab)] + \
+                    [topo.namespace(n) for n in topo.nodes]:
                 if ns not in namespaces:
                     namespaces.append(ns)
         alive = [ns for ns in namespaces if nsexec.exists(ns)]
 
         self._kill_processes(alive)
+        lab_dir = state.lab_dir if state is not None else LabState(lab=lab, topology="").lab_dir
+        pins = lab_dir / "mnt"
+        if pins.is_dir():
+            # Unmount every pin found, not only those in the state file, which may be lost.
+            for pin in pins.iterdir():
+                subprocess.run(["umount", str(pin)], capture_output=True)
+            subprocess.run(["umount", "-l", str(pins)], capture_output=True)
         if state is not None:
-            for pin in state.mount_pins.values():
-                subprocess.run(["umount", pin], capture_output=True)
-            pins = state.lab_dir / "mnt"
-            if pins.exists():
-                subprocess.run(["umount", "-l", str(pins)], capture_output=True)
+            shared = {p for other in self.list_labs() if other.lab != lab for p in other.placeholders}
             for path in reversed(state.placeholders):
+                if path in shared:
+                    log.info("lab %s: placeholder %s is in use by another lab, kept", lab, path)
+                    continue
                 p = Path(path)
                 try:
                     if p.is_dir():
@@ -385,8 +401,8 @@ class NetnsBackend:
                 deleted.append(ns)
             else:
                 log.error("lab %s: cannot delete namespace %s: %s", lab, ns, result.stderr.strip())
+        shutil.rmtree(lab_dir, ignore_errors=True)
         if state is not None:
-            shutil.rmtree(state.lab_dir, ignore_errors=True)
             state.remove()
         log.info("lab %s: down (%d namespaces removed)", lab, len(deleted))
         return deleted

@@ -40,6 +40,8 @@ CLAB_LINK_KEYS = {"endpoints", "type", "mtu", "vars", "labels", "endpoint", "hos
 
 DEFAULT_MGMT_SUBNET = "172.20.20.0/24"
 DEFAULT_MGMT_NETWORK = "clab"
+#: ``prefix`` value that makes containerlab name containers ``<lab>-<node>`` (containerlab's createNodeCfg).
+LAB_NAME_PREFIX = "__lab-name"
 _IFNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -128,6 +130,7 @@ class Topology:
 
     name: str
     path: str
+    #: containerlab's ``prefix`` as written ("clab" when absent); ``namespace`` applies it.
     prefix: str
     mgmt: Mgmt
     nodes: dict[str, Node]
@@ -141,6 +144,8 @@ class Topology:
         """Return the network namespace (container) name of ``node``, as containerlab names it."""
         if self.prefix == "":
             return node
+        if self.prefix == LAB_NAME_PREFIX:
+            return f"{self.name}-{node}"
         return f"{self.prefix}-{self.name}-{node}"
 
     def node_links(self, node: str) -> list[Link]:
@@ -172,6 +177,7 @@ def assign_mgmt_addresses(topo: Topology) -> dict[str, str]:
     subnet = topo.mgmt.subnet
     taken = {topo.mgmt.ipv4_gw or str(next(subnet.hosts()))}
     taken.add(str(jail_address(topo)))
+    taken.add(str(consrv_address(topo)))
     result: dict[str, str] = {}
     for node in topo.nodes.values():
         if node.mgmt_ipv4:
@@ -199,6 +205,11 @@ def jail_address(topo: Topology) -> ipaddress.IPv4Address:
     return topo.mgmt.subnet.broadcast_address - 1
 
 
+def consrv_address(topo: Topology) -> ipaddress.IPv4Address:
+    """Return the console server's address: the second-to-last host address of the management subnet."""
+    return topo.mgmt.subnet.broadcast_address - 2
+
+
 def load_topology(path: str | Path, *, text: str | None = None) -> Topology:
     """Parse a containerlab topology file.
 
@@ -216,8 +227,6 @@ def load_topology(path: str | Path, *, text: str | None = None) -> Topology:
     prefix = "clab"
     if root.has("prefix") or (isinstance(root.value, dict) and root.value.get("prefix") == ""):
         prefix = root["prefix"].str(allow_empty=True)
-        if prefix == "__lab-name":
-            prefix = name
 
     mgmt = _parse_mgmt(root["mgmt"]) if root.has("mgmt") else Mgmt()
 
@@ -241,8 +250,33 @@ def load_topology(path: str | Path, *, text: str | None = None) -> Topology:
 
 
 def _raw_map(f: Field) -> dict[str, Any]:
-    f.mapping()
+    _check_settings(f)
     return dict(f.value)
+
+
+def _check_settings(f: Field) -> None:
+    """Check the types of the node settings that are merged or used as keys, so errors name their line."""
+    f.mapping()
+    if f.has("kind"):
+        f["kind"].str()
+    for key in ("env", "labels"):
+        if f.has(key):
+            _string_map(f[key])
+    if f.has("binds"):
+        f["binds"].sequence()
+
+
+def _string_map(f: Field) -> dict[str, str]:
+    """Read ``env`` or ``labels``: a mapping of names to plain values, as strings."""
+    result: dict[str, str] = {}
+    for key, value_field in f.items():
+        if value_field.value is None:
+            result[key] = ""
+        elif isinstance(value_field.value, bool):
+            result[key] = "true" if value_field.value else "false"
+        else:
+            result[key] = value_field.str(allow_empty=True)
+    return result
 
 
 def _parse_mgmt(f: Field) -> Mgmt:
@@ -256,11 +290,21 @@ def _parse_mgmt(f: Field) -> Mgmt:
         except ValueError:
             raise sf.fail("invalid IPv4 subnet", "write it as 172.20.20.0/24") from None
         if net.version != 4 or net.prefixlen > 29:
-            raise sf.fail("the management subnet must be IPv4 with room for nodes (/29 or larger)")
+            raise sf.fail("the management subnet must be IPv4 with room for nodes (/29 or larger)",
+                          "use a /29 or larger IPv4 subnet, such as 172.20.20.0/24")
         subnet = str(net)
     gw = None
     if f.has("ipv4-gw"):
-        gw = f["ipv4-gw"].str()
+        gf = f["ipv4-gw"]
+        try:
+            gw_addr = ipaddress.IPv4Address(gf.str())
+        except ValueError:
+            raise gf.fail("invalid IPv4 address", "write it as 172.20.20.1") from None
+        net = ipaddress.ip_network(subnet)
+        if gw_addr not in net or gw_addr in (net.network_address, net.broadcast_address, net.broadcast_address - 1):
+            raise gf.fail(f"the gateway must be a host address of {net} other than the last one, "
+                          "which the OOB jail uses", "pick another address inside mgmt.ipv4-subnet")
+        gw = str(gw_addr)
     network = f["network"].str() if f.has("network") else DEFAULT_MGMT_NETWORK
     return Mgmt(network=network, ipv4_subnet=subnet, ipv4_gw=gw)
 
@@ -270,9 +314,10 @@ def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
     for layer in layers:
         for key, value in layer.items():
             if key in ("env", "labels") and isinstance(value, dict):
-                merged[key] = {**merged.get(key, {}), **value}
+                merged[key] = {**(merged.get(key) or {}), **value}
             elif key == "binds" and isinstance(value, list):
-                merged[key] = list(merged.get(key, [])) + [b for b in value if b not in merged.get(key, [])]
+                below = merged.get(key) or []
+                merged[key] = list(below) + [b for b in value if b not in below]
             else:
                 merged[key] = value
     return merged
@@ -286,8 +331,9 @@ def _parse_node(name: str, f: Field, defaults: dict, kinds: dict, groups: dict) 
     else:
         f.mapping()
         f.check_keys(CLAB_NODE_KEYS, warn=log.warning)
+        _check_settings(f)
         own = dict(f.value)
-    group = own.get("group")
+    group = f["group"].str() if f.has("group") else None
     kind = own.get("kind") or (groups.get(group, {}).get("kind") if group else None) or defaults.get("kind")
     if not kind:
         raise f.fail(f"node {name!r} has no kind", "set kind: linux (or bridge) on the node or in topology.defaults",
@@ -300,11 +346,14 @@ def _parse_node(name: str, f: Field, defaults: dict, kinds: dict, groups: dict) 
     node_field = Field(merged, f.path, f.field, f.line, TopologyError)
     exec_cmds = tuple(node_field["exec"].str_list()) if node_field.has("exec") else ()
     binds = tuple(_parse_bind(b) for b in node_field["binds"].sequence()) if node_field.has("binds") else ()
-    env = {str(k): str(v) for k, v in (merged.get("env") or {}).items()}
-    labels = {str(k): str(v) for k, v in (merged.get("labels") or {}).items()}
+    env = _string_map(node_field["env"]) if node_field.has("env") else {}
+    labels = _string_map(node_field["labels"]) if node_field.has("labels") else {}
+    image = _own_or_merged(f, node_field, "image").str() if node_field.has("image") else None
+    startup_config = (_own_or_merged(f, node_field, "startup-config").str()
+                      if node_field.has("startup-config") else None)
     mgmt_ipv4 = None
     if merged.get("mgmt-ipv4"):
-        mf = f["mgmt-ipv4"] if f.has("mgmt-ipv4") else node_field["mgmt-ipv4"]
+        mf = _own_or_merged(f, node_field, "mgmt-ipv4")
         try:
             mgmt_ipv4 = str(ipaddress.IPv4Address(mf.str()))
         except ValueError:
@@ -312,10 +361,15 @@ def _parse_node(name: str, f: Field, defaults: dict, kinds: dict, groups: dict) 
     used = {"kind", "group", "image", "mgmt-ipv4", "exec", "binds", "env", "labels", "startup-config"}
     extra = {k: v for k, v in merged.items() if k not in used}
     return Node(
-        name=name, kind=str(kind), image=merged.get("image"), mgmt_ipv4=mgmt_ipv4, exec=exec_cmds,
-        binds=binds, env=env, labels=labels, startup_config=merged.get("startup-config"),
+        name=name, kind=str(kind), image=image, mgmt_ipv4=mgmt_ipv4, exec=exec_cmds,
+        binds=binds, env=env, labels=labels, startup_config=startup_config,
         group=group, line=f.line, extra=extra,
     )
+
+
+def _own_or_merged(own: Field, merged: Field, key: str) -> Field:
+    """Return the node's own field for ``key`` (which has a line), else the merged one."""
+    return own[key] if own.has(key) else merged[key]
 
 
 def _parse_bind(f: Field) -> Bind:
@@ -369,7 +423,7 @@ def _parse_links(f: Field, nodes: dict[str, Node]) -> list[Link]:
                 raise ef.fail(f"endpoint {ep} is already used by the link on line {seen[ep]}",
                               "give each link its own interface")
             seen[ep] = ef.line
-        labels = {str(k): str(v) for k, v in (item.get("labels") or {}).items()}
+        labels = _string_map(item["labels"]) if item.has("labels") else {}
         links.append(Link(a=a, b=b, line=item.line, labels=labels))
     return links
 
@@ -383,11 +437,16 @@ def _check_mgmt_addresses(topo: Topology, nodes_field: Field) -> None:
         nf = nodes_field[node.name]
         af = nf["mgmt-ipv4"] if nf.has("mgmt-ipv4") else nf
         addr = ipaddress.IPv4Address(node.mgmt_ipv4)
-        if addr not in subnet:
-            raise af.fail(f"mgmt-ipv4 is outside the management subnet {subnet}",
+        if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+            raise af.fail(f"mgmt-ipv4 is outside the management subnet {subnet} or is not a host address",
                           "pick an address inside mgmt.ipv4-subnet")
+        if node.mgmt_ipv4 == gateway_address(topo):
+            raise af.fail("this address is the management gateway", "pick another address")
         if node.mgmt_ipv4 in owners:
             raise af.fail(f"mgmt-ipv4 is already used by node {owners[node.mgmt_ipv4]!r}", "give each node its own address")
+        if addr == consrv_address(topo):
+            raise af.fail("this address is reserved for the console server (the second-to-last host address)",
+                          "pick another address")
         if addr == jail_address(topo):
             raise af.fail("this address is reserved for the OOB jail (the last host address of the subnet)",
                           "pick another address")

@@ -1,17 +1,799 @@
-"""The self-contained HTML after-action report."""
+"""The self-contained HTML after-action report.
+
+The page is rendered with Jinja2 from ``templates/report.html.j2``. Everything it
+needs is inline: the CSS, the timeline (an SVG drawn here, server-side) and one
+small script that filters the event log. A Content-Security-Policy meta tag
+blocks every network fetch, so the report opens offline and from a mail
+attachment without reaching out anywhere.
+"""
 
 from __future__ import annotations
 
-import html
+import base64
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..engine.analysis import Analysis
+import jinja2
+from markupsafe import Markup
+
+from ..engine.analysis import Analysis, Window
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+TEMPLATE_NAME = "report.html.j2"
+
+STATUS_LABELS = {"passed": "PASSED", "failed": "FAILED", "aborted": "ABORTED", "error": "ERROR"}
+
+SLA_DESCRIPTIONS = {
+    "detect": "from inject until the first detect probe crossed its failure threshold",
+    "oob_access": "from inject until the first recovery step over the out-of-band path succeeded",
+    "recover": "from inject until every detect probe was healthy and stayed healthy for the settle time",
+    "outage": "from inject until recovered",
+    "stale_data": "longest time the workload's data was older than its tolerance",
+}
+MEASUREMENT_ORDER = ("detect", "oob_access", "recover", "outage", "stale_data")
+
+# Fields every journal line has, which the event log shows in their own columns.
+_ENVELOPE_FIELDS = frozenset({"seq", "type", "t", "mono_ns", "wall"})
+_SUMMARY_MAX_CHARS = 240
+# Event types whose rows the log highlights because they change the verdict.
+_ALERT_TYPES = frozenset({"error", "stop", "violation"})
+
+# The page's only script. It is kept here, not in the template, so that its
+# SHA-256 can go into the Content-Security-Policy and no other script can run.
+# It records script errors and sets data-rendered on <body> so a headless
+# browser test can tell that the page loaded cleanly.
+_PAGE_SCRIPT = """
+(function () {
+  "use strict";
+  var errors = [];
+  function record(message) {
+    errors.push(String(message));
+    if (document.body) { document.body.dataset.errors = errors.join("\\n"); }
+  }
+  window.addEventListener("error", function (event) { record(event.message || "script error"); });
+  window.addEventListener("unhandledrejection", function (event) { record("unhandled rejection: " + event.reason); });
+
+  function setupEventLog() {
+    var log = document.getElementById("event-log");
+    if (!log) { return; }
+    var search = document.getElementById("log-search");
+    var count = document.getElementById("log-count");
+    var rows = log.querySelectorAll("tbody tr");
+    function update() {
+      var needle = search ? search.value.trim().toLowerCase() : "";
+      var shown = 0;
+      for (var i = 0; i < rows.length; i++) {
+        var row = rows[i];
+        var matches = !needle || row.textContent.toLowerCase().indexOf(needle) !== -1;
+        row.classList.toggle("no-match", !matches);
+        if (row.getClientRects().length > 0) { shown++; }
+      }
+      if (count) { count.textContent = "showing " + shown + " of " + rows.length + " events"; }
+    }
+    log.addEventListener("change", update);
+    if (search) { search.addEventListener("input", update); }
+    update();
+  }
+
+  function setupPrinting() {
+    // Closed <details> do not print, so open them all for the printout.
+    var opened = [];
+    window.addEventListener("beforeprint", function () {
+      var all = document.querySelectorAll("details:not([open])");
+      for (var i = 0; i < all.length; i++) { all[i].open = true; opened.push(all[i]); }
+    });
+    window.addEventListener("afterprint", function () {
+      while (opened.length) { opened.pop().open = false; }
+    });
+  }
+
+  window.addEventListener("load", function () {
+    try {
+      setupEventLog();
+      setupPrinting();
+    } catch (err) {
+      record(err && err.message ? err.message : err);
+    }
+    document.body.dataset.errors = errors.join("\\n");
+    document.body.dataset.rendered = "yes";
+  });
+})();
+"""
+
+
+# -- formatting ----------------------------------------------------------------
+
+
+def format_seconds(value: float | None, digits: int = 3) -> str:
+    """Format a duration or instant in seconds, or an em dash for None."""
+    if value is None:
+        return "\u2014"
+    return f"{value:.{digits}f} s"
+
+
+def _format_signed(value: float) -> str:
+    sign = "+" if value >= 0 else "\u2212"
+    return f"{sign}{abs(value):.3f} s"
+
+
+def _format_wall(wall: str | None) -> str:
+    if not wall:
+        return "unknown"
+    try:
+        stamp = _dt.datetime.fromisoformat(wall)
+    except ValueError:
+        return wall
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(_dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _shorten(text: str, limit: int = _SUMMARY_MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# -- page sections ----------------------------------------------------------------
+
+
+def _verdict(analysis: Analysis) -> dict[str, Any]:
+    lines: list[str] = []
+    if analysis.error:
+        lines.append(f"Error: {analysis.error}")
+    if analysis.stop_reason:
+        lines.append(f"Stopped by a stop condition: {analysis.stop_reason}")
+    missed = analysis.missed_slas
+    if missed:
+        lines.append("Missed SLA: " + ", ".join(s.name for s in missed))
+    if analysis.failures:
+        count = len(analysis.failures)
+        lines.append(f"{count} failure{'s' if count != 1 else ''}, listed under Failures")
+    if analysis.status == "passed" and analysis.slas:
+        lines.append(f"All {len(analysis.slas)} SLA targets met, with no failures.")
+    elif analysis.status == "passed":
+        lines.append("No SLA targets set, and no failures.")
+    return {
+        "status": analysis.status,
+        "label": STATUS_LABELS.get(analysis.status, analysis.status.upper()),
+        "exit_code": analysis.exit_code,
+        "lines": lines,
+    }
+
+
+def _sla_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    rows = []
+    for sla in analysis.slas:
+        measurement = analysis.measurements.get(sla.name)
+        margin = sla.margin
+        rows.append({
+            "name": sla.name,
+            "description": SLA_DESCRIPTIONS.get(sla.name, ""),
+            "measured": None if sla.measured is None else format_seconds(sla.measured),
+            "uncertainty": format_seconds(sla.uncertainty) if sla.uncertainty else "",
+            "target": f"{sla.target:g} s",
+            "margin": None if margin is None else _format_signed(margin),
+            "met": sla.met,
+            # A margin smaller than the uncertainty could flip the verdict on a rerun.
+            "close_call": margin is not None and sla.uncertainty > 0 and abs(margin) <= sla.uncertainty,
+            "note": measurement.note if measurement else "",
+        })
+    return rows
+
+
+def _untargeted_measurements(analysis: Analysis) -> list[dict[str, Any]]:
+    targeted = {s.name for s in analysis.slas}
+    names = [n for n in MEASUREMENT_ORDER if n in analysis.measurements]
+    names += [n for n in analysis.measurements if n not in MEASUREMENT_ORDER]
+    rows = []
+    for name in names:
+        if name in targeted:
+            continue
+        measurement = analysis.measurements[name]
+        rows.append({
+            "name": name,
+            "description": SLA_DESCRIPTIONS.get(name, ""),
+            "measured": None if measurement.value is None else format_seconds(measurement.value),
+            "uncertainty": format_seconds(measurement.uncertainty) if measurement.uncertainty else "",
+            "note": measurement.note,
+        })
+    return rows
+
+
+def _phase_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    rows = []
+    for phase in analysis.phases:
+        if phase.end is None:
+            result = "no end event"
+        elif phase.ok is None:
+            result = "\u2014"
+        else:
+            result = "ok" if phase.ok else "failed"
+        rows.append({"name": phase.label, "start": format_seconds(phase.start), "end": format_seconds(phase.end),
+                     "duration": format_seconds(phase.duration), "result": result, "ok": phase.ok})
+    return rows
+
+
+def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """Build one row per fault from run.start and its inject and restore events."""
+    specs = {f["name"]: f for f in analysis.run.get("faults", [])}
+    injects: dict[str, dict[str, Any]] = {}
+    restores: dict[str, dict[str, Any]] = {}
+    for event in analysis.events:
+        if event["type"] == "fault.inject":
+            injects.setdefault(event["fault"], event)
+            specs.setdefault(event["fault"], {"name": event["fault"], "kind": event.get("kind", "")})
+        elif event["type"] == "fault.restore":
+            restores[event["fault"]] = event
+            specs.setdefault(event["fault"], {"name": event["fault"], "kind": ""})
+
+    rows = []
+    for name, spec in specs.items():
+        inject = injects.get(name)
+        restore = restores.get(name)
+        injected_at = float(inject.get("t_start", inject["t"])) if inject else None
+        restored_at = float(restore["t"]) if restore else None
+        if inject is None:
+            inject_state = "not injected"
+        elif inject.get("ok"):
+            inject_state = "ok"
+        else:
+            inject_state = f"failed: {inject.get('error')}"
+        if restore is None:
+            restore_state = "not restored" if inject is not None else "\u2014"
+        else:
+            restore_state = "ok" if restore.get("ok") else f"failed: {restore.get('error')}"
+        duration = None
+        if injected_at is not None and restored_at is not None:
+            duration = restored_at - injected_at
+        rows.append({
+            "name": name,
+            "kind": spec.get("kind", ""),
+            "description": spec.get("description") or (inject or {}).get("description", ""),
+            "injected": format_seconds(injected_at),
+            "inject_state": inject_state,
+            "inject_ok": bool(inject and inject.get("ok")),
+            "restored": format_seconds(restored_at),
+            "restore_state": restore_state,
+            "restore_ok": bool(restore and restore.get("ok")),
+            # A fault whose inject was attempted has changed the lab until a restore succeeds.
+            "left_in_lab": inject is not None and not (restore and restore.get("ok")),
+            "duration": format_seconds(duration),
+        })
+    return rows
+
+
+def _violation_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    rows = []
+    for event in analysis.violations:
+        fields = {k: v for k, v in event.items() if k not in _ENVELOPE_FIELDS}
+        rows.append({"t": format_seconds(event.get("t")), "fields": _summary_fields(fields)})
+    return rows
+
+
+def _verify_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    return [{"check": e.get("check", ""), "ok": bool(e.get("ok")), "detail": e.get("detail", ""),
+             "t": format_seconds(e.get("t"))}
+            for e in analysis.events if e["type"] == "verify"]
+
+
+def _step_transcripts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[str]]:
+    """Pair step.start with step.end events, and list the scenario's steps that never started."""
+    specs = {s["name"]: s for s in analysis.run.get("steps", [])}
+    started: dict[str, dict[str, Any]] = {}
+    transcripts = []
+    for event in analysis.events:
+        if event["type"] == "step.start":
+            started[event["step"]] = event
+        elif event["type"] == "step.end":
+            start = started.pop(event["step"], None)
+            spec = specs.get(event["step"], {})
+            begin = float(start["t"]) if start else float(event["t"])
+            output = event.get("output") or ""
+            transcripts.append({
+                "name": event["step"],
+                "kind": event.get("kind") or spec.get("kind", ""),
+                "via": (start or {}).get("via", ""),
+                "oob": bool(spec.get("oob")),
+                "continue_on_error": bool(spec.get("continue_on_error")),
+                "ok": bool(event.get("ok")),
+                "exit": event.get("exit"),
+                "error": event.get("error") or "",
+                "output": output,
+                "start": format_seconds(begin),
+                "duration": format_seconds(float(event["t"]) - begin),
+            })
+    for name, event in started.items():
+        transcripts.append({
+            "name": name, "kind": event.get("kind", ""), "via": event.get("via", ""),
+            "oob": bool(specs.get(name, {}).get("oob")), "continue_on_error": False, "ok": False, "exit": None,
+            "error": "no step.end event, so the run ended or was killed while this step was running", "output": "",
+            "start": format_seconds(event.get("t")), "duration": "\u2014",
+        })
+    ran = {t["name"] for t in transcripts}
+    not_run = [name for name in specs if name not in ran]
+    return transcripts, not_run
+
+
+def _probe_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    rows = []
+    for probe in analysis.run.get("probes", []):
+        tolerance = probe.get("tolerance_s")
+        rows.append({
+            "name": probe.get("name", ""), "kind": probe.get("kind", ""), "role": probe.get("role", ""),
+            "vantage": probe.get("vantage", ""), "target": probe.get("target") or "",
+            "interval": f"{probe.get('interval_s', 0):g} s", "timeout": f"{probe.get('timeout_s', 0):g} s",
+            "thresholds": f"fail after {probe.get('failure_threshold')}, ok after {probe.get('success_threshold')}",
+            "tolerance": "" if tolerance is None else f"{tolerance:g} s",
+        })
+    return rows
+
+
+def _settings(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the scenario's timing and stop conditions as (name, formatted value) pairs."""
+    rows = []
+    for key, value in {**(run.get("timing") or {}), **(run.get("stop_conditions") or {})}.items():
+        if value is None or value == []:
+            text = "none"
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key.endswith("_s"):
+            text = f"{value:g} s"
+        else:
+            text = str(value)
+        rows.append((key, text))
+    return rows
+
+
+def _short_value(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, default=str, separators=(",", ":"))
+    return _shorten(text)
+
+
+def _summary_fields(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(key, _short_value(value)) for key, value in fields.items() if value is not None and value != ""]
+
+
+def _event_summary(event: dict[str, Any]) -> list[tuple[str, str]]:
+    kind = event["type"]
+    if kind == "run.start":
+        scenario = event.get("scenario") or {}
+        lab = event.get("lab") or {}
+        return [("run_id", str(event.get("run_id", ""))), ("scenario", str(scenario.get("name", ""))),
+                ("lab", str(lab.get("name", "")))]
+    fields = {k: v for k, v in event.items() if k not in _ENVELOPE_FIELDS}
+    if kind == "step.end" and fields.get("output"):
+        lines = str(fields["output"]).splitlines()
+        fields["output"] = f"{len(lines)} line{'s' if len(lines) != 1 else ''}, shown under Step transcripts"
+    return _summary_fields(fields)
+
+
+def _event_log(analysis: Analysis) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Build the event log rows and one filter entry per event type, in order of first use."""
+    type_index: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    rows = []
+    for event in analysis.events:
+        kind = str(event.get("type", ""))
+        index = type_index.setdefault(kind, len(type_index))
+        counts[kind] = counts.get(kind, 0) + 1
+        rows.append({
+            "seq": event.get("seq", ""),
+            "t": f"{float(event.get('t', 0.0)):.3f}",
+            "wall": str(event.get("wall", "")),
+            "type": kind,
+            "type_index": index,
+            "alert": kind in _ALERT_TYPES,
+            "fields": _event_summary(event),
+        })
+    # probe.sample rows start hidden because a run writes one per probe interval.
+    types = [{"name": kind, "index": index, "count": counts[kind], "shown": kind != "probe.sample"}
+             for kind, index in type_index.items()]
+    return rows, types
+
+
+# -- timeline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A bar in the timeline, in SVG user units."""
+
+    x: float
+    width: float
+    css: str
+    title: str
+    text: str = ""
+
+
+@dataclass
+class Lane:
+    """One row of the timeline: a label on the left and bars on the time axis."""
+
+    y: float
+    height: float
+    label: str
+    tag: str = ""
+    tag_css: str = ""
+    title: str = ""
+    css: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    empty_text: str = ""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line across all lanes at an instant, with an optional uncertainty band before it."""
+
+    x: float
+    label: str
+    label_x: float
+    label_y: float
+    row: int
+    anchor: str
+    css: str
+    title: str
+    band_x: float = 0.0
+    band_width: float = 0.0
+
+
+@dataclass
+class Timeline:
+    """Geometry of the timeline SVG, computed here so that the template only draws it."""
+
+    width: float
+    height: float
+    plot_left: float
+    plot_right: float
+    lanes_top: float
+    lanes_bottom: float
+    axis_y: float
+    end_t: float
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    fault_bands: list[Segment] = field(default_factory=list)
+    lanes: list[Lane] = field(default_factory=list)
+    headings: list[tuple[float, str]] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+
+
+SVG_WIDTH = 1200.0
+LABEL_WIDTH = 250.0
+RIGHT_PAD = 16.0
+LANE_HEIGHT = 20.0
+LANE_GAP = 6.0
+HEADING_HEIGHT = 20.0
+MARKER_ROW_HEIGHT = 14.0
+MAX_MARKER_ROWS = 4
+AXIS_HEIGHT = 40.0
+# Rough width of one character of the 11-12 px sans-serif labels, to decide
+# whether a label fits inside a bar or collides with another.
+CHAR_WIDTH = 6.6
+TAG_CHAR_WIDTH = 5.8
+MIN_SEGMENT_WIDTH = 1.5
+
+_MARK_CSS = {"inject": "mark-inject", "detect": "mark-detect", "oob_access": "mark-oob", "recover": "mark-recover",
+             "stop": "mark-stop", "error": "mark-stop"}
+
+
+def nice_tick_step(span: float, target_ticks: int = 10) -> float:
+    """Return a tick step of 1, 2 or 5 times a power of ten giving about ``target_ticks`` ticks over ``span``."""
+    if span <= 0:
+        return 1.0
+    raw = span / target_ticks
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw:
+            return factor * power
+    return 10 * power
+
+
+class _Scale:
+    def __init__(self, end_t: float) -> None:
+        self.end_t = end_t
+        self.left = LABEL_WIDTH
+        self.right = SVG_WIDTH - RIGHT_PAD
+
+    def x(self, t: float) -> float:
+        t = min(max(t, 0.0), self.end_t)
+        return round(self.left + t / self.end_t * (self.right - self.left), 2)
+
+    def span(self, start: float, end: float | None) -> tuple[float, float]:
+        x0 = self.x(start)
+        x1 = self.x(self.end_t if end is None else end)
+        return x0, max(round(x1 - x0, 2), MIN_SEGMENT_WIDTH)
+
+
+def _timeline_end(analysis: Analysis) -> float:
+    ends = [analysis.end_t]
+    for windows in (analysis.phases, analysis.fault_windows):
+        ends += [w.end for w in windows if w.end is not None]
+    ends += [float(e["at"]) for e in analysis.events if e["type"] == "mark" and e.get("at") is not None]
+    end = max(ends)
+    # A journal with only run.start still gets a readable one-second axis.
+    return end if end > 0 else 1.0
+
+
+def _window_title(window: Window, what: str) -> str:
+    end = "the end of the run" if window.end is None else format_seconds(window.end)
+    text = f"{what} from {format_seconds(window.start)} to {end}"
+    if window.duration is not None:
+        text += f" ({format_seconds(window.duration)})"
+    if window.detail:
+        text += f": {window.detail}"
+    return text
+
+
+def _fits(text: str, width: float) -> bool:
+    return len(text) * CHAR_WIDTH + 8 <= width
+
+
+class _LaneStack:
+    """Place lanes and headings top to bottom."""
+
+    def __init__(self, top: float) -> None:
+        self.y = top
+        self.lanes: list[Lane] = []
+        self.headings: list[tuple[float, str]] = []
+
+    def heading(self, text: str) -> None:
+        self.headings.append((self.y + HEADING_HEIGHT - 6, text))
+        self.y += HEADING_HEIGHT
+
+    def lane(self, label: str, **kwargs: Any) -> Lane:
+        tag_width = len(kwargs.get("tag", "")) * TAG_CHAR_WIDTH
+        max_chars = max(int((LABEL_WIDTH - 24 - tag_width) / CHAR_WIDTH), 4)
+        if len(label) > max_chars:
+            label = label[: max_chars - 1] + "\u2026"
+        lane = Lane(y=self.y, height=LANE_HEIGHT, label=label, **kwargs)
+        self.lanes.append(lane)
+        self.y += LANE_HEIGHT + LANE_GAP
+        return lane
+
+
+def _fault_lane(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> list[Segment]:
+    lane = stack.lane("faults", css="lane-faults", empty_text="no fault injected")
+    bands = []
+    for window in analysis.fault_windows:
+        x, width = scale.span(window.start, window.end)
+        if window.end is None:
+            restored = "not restored"
+        elif window.ok:
+            restored = "restored"
+        else:
+            restored = "restore failed"
+        title = _window_title(window, f"fault {window.label} ({restored})")
+        text = window.label if _fits(window.label, width) else ""
+        css = "fault" if window.end is not None and window.ok else "fault fault-open"
+        lane.segments.append(Segment(x, width, css, title, text))
+        bands.append(Segment(x, width, "fault-band", title))
+    return bands
+
+
+def _phase_lane(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
+    lane = stack.lane("phases", css="lane-phases", empty_text="no phase recorded")
+    for window in analysis.phases:
+        x, width = scale.span(window.start, window.end)
+        css = f"phase phase-{window.label}" if window.label.replace("_", "").isalnum() else "phase"
+        if window.ok is False:
+            css += " phase-failed"
+        title = f"phase {window.label}"
+        if window.ok is not None:
+            title += ", ok" if window.ok else ", failed"
+        title = _window_title(window, title)
+        lane.segments.append(Segment(x, width, css, title, window.label if _fits(window.label, width) else ""))
+
+
+def _probe_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
+    probes = analysis.run.get("probes", [])
+    if not probes:
+        return
+    stack.heading("Probes")
+    for probe in probes:
+        name = probe.get("name", "")
+        role = str(probe.get("role", ""))
+        title = (f"{name}: {probe.get('kind', '')} probe from {probe.get('vantage', '')} "
+                 f"to {probe.get('target') or '?'}, every {probe.get('interval_s', 0):g} s")
+        lane = stack.lane(name, tag=role, tag_css=f"role role-{role}" if role.isalpha() else "role",
+                          title=title, empty_text="no samples")
+        for window in analysis.probe_lanes.get(name, []):
+            x, width = scale.span(window.start, window.end)
+            state = "ok" if window.ok else "failing"
+            lane.segments.append(Segment(x, width, "probe-ok" if window.ok else "probe-fail",
+                                         _window_title(window, f"{name} {state}")))
+        if name in analysis.stale_windows:
+            _freshness_lanes(stack, scale, analysis, name)
+
+
+def _freshness_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis, name: str) -> None:
+    stale = stack.lane("\u21b3 stale data", tag="revalidate", tag_css="role role-stale", css="lane-sub",
+                       title=f"{name}: data older than its tolerance, so outputs computed from it need revalidation",
+                       empty_text="data never stale")
+    for window in analysis.stale_windows[name]:
+        x, width = scale.span(window.start, window.end)
+        stale.segments.append(Segment(x, width, "stale" if window.end is not None else "stale stale-open",
+                                      _window_title(window, f"{name}: stale data, outputs need revalidation")))
+    if name not in analysis.silent_windows:
+        return
+    silent = stack.lane("\u21b3 live but stale", tag="revalidate", tag_css="role role-silent",
+                        css="lane-sub",
+                        title=(f"{name}: the service looked healthy to its liveness probes while its data was "
+                               "stale, so nothing flagged the outputs it served; they need revalidation"),
+                        empty_text="no silent window")
+    for window in analysis.silent_windows[name]:
+        x, width = scale.span(window.start, window.end)
+        silent.segments.append(Segment(x, width, "silent",
+                                       _window_title(window, f"{name}: liveness ok while data stale")))
+
+
+def _step_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
+    specs = {s["name"]: s for s in analysis.run.get("steps", [])}
+    names = list(specs) + [n for n in analysis.step_lanes if n not in specs]
+    if not names:
+        return
+    stack.heading("Recovery steps")
+    for name in names:
+        spec = specs.get(name, {})
+        kind = str(spec.get("kind", ""))
+        tag = f"{kind} \u00b7 OOB" if spec.get("oob") else kind
+        lane = stack.lane(name, tag=tag, tag_css="role role-step", title=f"step {name} ({tag})",
+                          empty_text="not run")
+        for window in analysis.step_lanes.get(name, []):
+            x, width = scale.span(window.start, window.end)
+            state = "ok" if window.ok else "failed"
+            lane.segments.append(Segment(x, width, "step-ok" if window.ok else "step-fail",
+                                         _window_title(window, f"step {name} {state}")))
+
+
+def _marker_events(analysis: Analysis) -> list[tuple[float, str, float, str]]:
+    """Return (instant, name, uncertainty, note) for every marker the timeline draws."""
+    found: list[tuple[float, str, float, str]] = []
+    if analysis.inject_t is not None:
+        found.append((analysis.inject_t, "inject", 0.0, "first fault's inject call started"))
+    for event in analysis.events:
+        if event["type"] == "mark" and event.get("at") is not None:
+            found.append((float(event["at"]), str(event.get("name", "mark")),
+                          float(event.get("uncertainty_s") or 0.0), str(event.get("note", ""))))
+        elif event["type"] == "stop":
+            found.append((float(event["t"]), "stop", 0.0, str(event.get("reason", ""))))
+        elif event["type"] == "error":
+            found.append((float(event["t"]), "error", 0.0, str(event.get("message", ""))))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _place_markers(scale: _Scale, analysis: Analysis) -> list[Marker]:
+    """Place marker labels in up to MAX_MARKER_ROWS rows so close instants do not overprint."""
+    row_ends = [-math.inf] * MAX_MARKER_ROWS
+    markers = []
+    for at, name, uncertainty, note in _marker_events(analysis):
+        x = scale.x(at)
+        label = name
+        width = len(label) * CHAR_WIDTH + 6
+        right_aligned = x + width > SVG_WIDTH
+        left_edge = x - width if right_aligned else x
+        row = next((i for i, end in enumerate(row_ends) if end < left_edge), MAX_MARKER_ROWS - 1)
+        row_ends[row] = left_edge + width
+        band_x, band_width = 0.0, 0.0
+        if uncertainty > 0:
+            band_x = scale.x(at - uncertainty)
+            band_width = round(x - band_x, 2)
+        title = f"{name} at {format_seconds(at)}"
+        if uncertainty > 0:
+            title += f" (uncertainty {format_seconds(uncertainty)})"
+        if note:
+            title += f": {note}"
+        markers.append(Marker(
+            x=x, label=label, label_x=x - 3 if right_aligned else x + 3,
+            label_y=(row + 1) * MARKER_ROW_HEIGHT - 3, row=row, anchor="end" if right_aligned else "start",
+            css=_MARK_CSS.get(name, "mark-other"), title=title, band_x=band_x, band_width=band_width))
+    return markers
+
+
+def build_timeline(analysis: Analysis) -> Timeline:
+    """Lay out the timeline: fault and phase lanes, one lane per probe and per step, and markers.
+
+    Coordinates are SVG user units in a viewBox ``SVG_WIDTH`` wide. The time axis
+    runs from the start of the run to its last event.
+    """
+    end_t = _timeline_end(analysis)
+    scale = _Scale(end_t)
+    markers = _place_markers(scale, analysis)
+    label_rows = max((m.row + 1 for m in markers), default=1)
+    lanes_top = label_rows * MARKER_ROW_HEIGHT + 6
+    stack = _LaneStack(lanes_top)
+
+    fault_bands = _fault_lane(stack, scale, analysis)
+    _phase_lane(stack, scale, analysis)
+    _probe_lanes(stack, scale, analysis)
+    _step_lanes(stack, scale, analysis)
+    lanes_bottom = stack.y
+
+    step = nice_tick_step(end_t)
+    ticks = []
+    for i in range(int(end_t / step + 1e-9) + 1):
+        t = round(i * step, 9)
+        ticks.append((scale.x(t), f"{t:g}"))
+
+    return Timeline(
+        width=SVG_WIDTH, height=lanes_bottom + AXIS_HEIGHT, plot_left=scale.left, plot_right=scale.right,
+        lanes_top=lanes_top, lanes_bottom=lanes_bottom, axis_y=lanes_bottom + 4, end_t=end_t, ticks=ticks,
+        lanes=stack.lanes, headings=stack.headings, fault_bands=fault_bands, markers=markers)
+
+
+# -- rendering ----------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("drillkit.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["seconds"] = format_seconds
+    return env
+
+
+def _script_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def render_html(analysis: Analysis) -> str:
+    """Render the after-action report of one run as a complete HTML document."""
+    run = analysis.run
+    scenario = run.get("scenario") or {}
+    lab = run.get("lab") or {}
+    transcripts, steps_not_run = _step_transcripts(analysis)
+    events, event_types = _event_log(analysis)
+    context = {
+        "scenario": {
+            "name": scenario.get("name") or "unknown scenario",
+            "description": (scenario.get("description") or "").strip(),
+            "path": scenario.get("path") or "",
+            "tags": scenario.get("tags") or [],
+        },
+        "lab": {"name": lab.get("name") or "unknown", "backend": lab.get("backend") or "",
+                "topology": lab.get("topology") or ""},
+        "run_id": run.get("run_id") or "unknown",
+        "started": _format_wall(run.get("wall")),
+        "duration": format_seconds(analysis.end_t),
+        "finished": any(e["type"] == "run.end" for e in analysis.events),
+        "has_run_start": bool(run),
+        "verdict": _verdict(analysis),
+        "sla_rows": _sla_rows(analysis),
+        "other_measurements": _untargeted_measurements(analysis),
+        "timeline": build_timeline(analysis),
+        "phases": _phase_rows(analysis),
+        "faults": _fault_rows(analysis),
+        "failures": analysis.failures,
+        "violations": _violation_rows(analysis),
+        "verify": _verify_rows(analysis),
+        "transcripts": transcripts,
+        "steps_not_run": steps_not_run,
+        "probes": _probe_rows(analysis),
+        "settings": _settings(run),
+        "events": events,
+        "event_types": event_types,
+        # Markup keeps the script byte-for-byte, so it matches the hash in the policy.
+        "script": Markup(_PAGE_SCRIPT),
+        "script_hash": _script_hash(_PAGE_SCRIPT),
+    }
+    return _environment().get_template(TEMPLATE_NAME).render(context)
 
 
 def write_html(analysis: Analysis, run_dir: Path) -> Path:
-    # TODO: placeholder until the full template lands.
-    path = run_dir / "report.html"
-    rows = "".join(f"<tr><td>{s.name}</td><td>{s.measured}</td><td>{s.target}</td><td>{s.met}</td></tr>"
-                   for s in analysis.slas)
-    path.write_text(f"<!doctype html><title>drill</title><h1>{html.escape(analysis.status)}</h1><table>{rows}</table>")
+    """Write ``report.html`` for one run into ``run_dir`` and return its path."""
+    path = Path(run_dir) / REPORT_NAME
+    path.write_text(render_html(analysis), encoding="utf-8")
+    log.debug("wrote HTML report %s (%d events)", path, len(analysis.events))
     return path

@@ -75,7 +75,8 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
     name = root.require("name", "add name: <scenario name>").str()
     if not _NAME.match(name):
         raise root["name"].fail("invalid scenario name", "use letters, digits, '-', '_' and '.'")
-    lab = _load_lab(root.require("lab", "add lab: {topology: path/to/lab.clab.yml}"), base)
+    lab_field = root.require("lab", "add lab: {topology: path/to/lab.clab.yml}")
+    lab = _load_lab(lab_field, base)
 
     faults = tuple(_load_fault(f) for f in root.require("faults", "add at least one fault").sequence())
     if not faults:
@@ -97,10 +98,13 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
     _check_unique(root, "steps", steps)
     probe_names = {p.name for p in probes}
     for step, sf in zip(steps, root["steps"].sequence() if root.has("steps") else []):
-        for probe in step.probes:
+        if step.kind != "wait" or step.probes == ("all",):
+            continue
+        ref = sf["probe"] if sf.has("probe") else sf["probes"]
+        for probe, pf in zip(step.probes, [ref] if isinstance(ref.value, str) else ref.sequence()):
             if probe not in probe_names:
-                raise sf.fail(f"step {step.name!r} waits for unknown probe {probe!r}",
-                              f"probes: {', '.join(sorted(probe_names))}", show_value=False)
+                raise pf.fail(f"step {step.name!r} waits for unknown probe",
+                              f"name one of the probes ({', '.join(sorted(probe_names))}) or write all")
     for guard in stop.guard_probes:
         if guard not in probe_names:
             raise root["stop_conditions"]["guard_probes"].fail(
@@ -113,6 +117,9 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
                         timing=timing, stop=stop, verify=verify, description=description, tags=tags,
                         secrets=frozenset(secrets))
     if check_lab:
+        if not Path(lab.topology).is_file():
+            topology_field = lab_field["topology"] if lab_field.has("topology") else lab_field
+            raise topology_field.fail(f"no topology file at {lab.topology}", "paths are relative to the scenario file")
         check_against_topology(scenario, load_topology(lab.topology), root)
     return scenario
 
@@ -159,15 +166,23 @@ def _origin(f: Field) -> Origin:
     return Origin(f.path, f.line)
 
 
+def _resolve_path(f: Field, base: Path) -> Path:
+    try:
+        return (base / f.str()).resolve()
+    except (OSError, ValueError, RuntimeError):
+        # ValueError: a NUL character; OSError and RuntimeError: a symlink loop.
+        raise f.fail("invalid path", "write a path relative to the scenario file") from None
+
+
 def _load_lab(f: Field, base: Path) -> LabRef:
     if isinstance(f.value, str):
-        return LabRef(topology=str((base / f.value).resolve()))
+        return LabRef(topology=str(_resolve_path(f, base)))
     f.mapping()
     f.check_keys({"topology", "backend", "manage"})
-    topo = f.require("topology", "name the containerlab topology file").str()
+    topo = _resolve_path(f.require("topology", "name the containerlab topology file"), base)
     backend = f["backend"].str(choices=("netns",)) if f.has("backend") else "netns"
     manage = f["manage"].bool() if f.has("manage") else False
-    return LabRef(topology=str((base / topo).resolve()), backend=backend, manage=manage)
+    return LabRef(topology=str(topo), backend=backend, manage=manage)
 
 
 def _kind(f: Field, choices: tuple[str, ...], what: str) -> str:
@@ -254,7 +269,8 @@ def _load_probe(f: Field) -> ProbeSpec:
         try:
             re.compile(rf.str())
         except re.error as exc:
-            raise rf.fail(f"invalid regular expression: {exc}") from None
+            raise rf.fail(f"invalid regular expression: {exc}",
+                          "write a Python regular expression; escape literal brackets with a backslash") from None
         spec["expect_regex"] = rf.str()
     return ProbeSpec(**spec)
 
@@ -296,7 +312,7 @@ def _load_step(f: Field) -> StepSpec:
         if f.has("run"):
             spec["command"] = f["run"].str()
         else:
-            script = (Path(f.path).resolve().parent / f["script"].str()).resolve()
+            script = _resolve_path(f["script"], Path(f.path).resolve().parent)
             if not script.is_file():
                 raise f["script"].fail(f"script not found at {script}", "paths are relative to the scenario file")
             spec["script"] = str(script)
@@ -357,36 +373,47 @@ def _check_unique(root: Field, section: str, items: tuple) -> None:
 
 
 def check_against_topology(scenario: Scenario, topo: Topology, root: Field | None = None) -> None:
-    """Check that the nodes, links and vantage points of ``scenario`` exist in ``topo``."""
+    """Check that the nodes, links and vantage points of ``scenario`` exist in ``topo``.
+
+    With ``root`` (the scenario document), errors point at the line of the offending
+    field; without it, at the line where the fault, probe or step starts.
+    """
     nodes = set(topo.nodes)
 
-    def fail(origin: Origin, field_name: str, problem: str, value: str, fix: str) -> ConfigError:
-        return ScenarioError(problem, path=origin.path, line=origin.line, field=field_name, value=value, fix=fix)
+    def fail(section: str, index: int, origin: Origin, name: str, key: str, problem: str, value: str,
+             fix: str) -> ConfigError:
+        line = origin.line
+        items = root[section].sequence() if root is not None and root.has(section) else []
+        if index < len(items) and items[index].has(key):
+            line = items[index][key].line
+        return ScenarioError(problem, path=origin.path, line=line, field=f"{section}.{name}.{key}", value=value,
+                             fix=fix)
 
     node_fix = f"nodes in {Path(topo.path).name}: {', '.join(sorted(nodes))}"
-    for fault in scenario.faults:
+    for index, fault in enumerate(scenario.faults):
         if fault.node and fault.node not in nodes:
-            raise fail(fault.origin, f"faults.{fault.name}.node", "unknown node", fault.node, node_fix)
+            raise fail("faults", index, fault.origin, fault.name, "node", "unknown node", fault.node, node_fix)
         if fault.link:
             link = topo.find_link(fault.link)
             if link is None:
                 choices = ", ".join(link.name for link in topo.links) or "the topology has no links"
-                raise fail(fault.origin, f"faults.{fault.name}.link", "no such link", fault.link,
+                raise fail("faults", index, fault.origin, fault.name, "link", "no such link", fault.link,
                            f"name one endpoint (node:interface) of a link: {choices}")
             for end in fault.ends:
                 if end not in ("both", "a", "b") and end not in (str(link.a), str(link.b), link.a.node, link.b.node):
-                    raise fail(fault.origin, f"faults.{fault.name}.ends", "invalid end", end,
+                    raise fail("faults", index, fault.origin, fault.name, "ends", "invalid end", end,
                                f"use both, a, b, or an endpoint of the link ({link.a}, {link.b})")
         if fault.kind == "node_isolation" and not topo.node_links(fault.node or ""):
-            raise fail(fault.origin, f"faults.{fault.name}.node", "the node has no primary links to cut",
+            raise fail("faults", index, fault.origin, fault.name, "node", "the node has no primary links to cut",
                        fault.node or "", "pick a node with links")
-    for probe in scenario.probes + scenario.verify:
-        if probe.vantage not in nodes and probe.vantage not in SPECIAL_VANTAGES:
-            raise fail(probe.origin, f"probes.{probe.name}.from", "unknown vantage point", probe.vantage,
-                       f"use a node name or jail; {node_fix}")
-        if probe.vantage in nodes and topo.nodes[probe.vantage].kind == "bridge":
-            raise fail(probe.origin, f"probes.{probe.name}.from", "a bridge cannot run probes", probe.vantage,
-                       "use a linux node")
-    for step in scenario.steps:
+    for section, probes in (("probes", scenario.probes), ("verify", scenario.verify)):
+        for index, probe in enumerate(probes):
+            if probe.vantage not in nodes and probe.vantage not in SPECIAL_VANTAGES:
+                raise fail(section, index, probe.origin, probe.name, "from", "unknown vantage point", probe.vantage,
+                           f"use a node name or jail; {node_fix}")
+            if probe.vantage in nodes and topo.nodes[probe.vantage].kind == "bridge":
+                raise fail(section, index, probe.origin, probe.name, "from", "a bridge cannot run probes",
+                           probe.vantage, "use a linux node")
+    for index, step in enumerate(scenario.steps):
         if step.kind == "ssh" and step.node not in nodes:
-            raise fail(step.origin, f"steps.{step.name}.node", "unknown node", step.node or "", node_fix)
+            raise fail("steps", index, step.origin, step.name, "node", "unknown node", step.node or "", node_fix)

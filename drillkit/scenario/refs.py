@@ -36,16 +36,30 @@ def resolve(text: str, *, variables: dict[str, str], base: Path, secrets: set[st
                 raise RefError(f"environment variable {name} is not set; export it before the run")
             value = os.environ[name]
         else:
-            path = (base / name).expanduser()
-            try:
-                value = path.read_text(encoding="utf-8").rstrip("\n")
-            except OSError as exc:
-                raise RefError(f"cannot read secret file {path}: {exc.strerror}") from None
+            value = _read_secret_file(base, name)
         if value:
             secrets.add(value)
         return value
 
     return _REF.sub(replace, text)
+
+
+def _read_secret_file(base: Path, name: str) -> str:
+    """Return the text of the secret file ``name`` (relative to ``base``) without its trailing newline."""
+    try:
+        path = (base / name).expanduser()
+        # A regular file only: reading a FIFO or a device such as /dev/stdin could block the load.
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    except OSError as exc:
+        raise RefError(f"cannot read secret file {name!r}: {exc.strerror}") from None
+    except (ValueError, RuntimeError) as exc:
+        # ValueError: a NUL character in the name, or text that is not UTF-8.
+        # RuntimeError: expanduser() found no home directory for ~user.
+        raise RefError(f"cannot read secret file {name!r}: {exc}") from None
+    if text is None:
+        raise RefError(f"secret file {str(path)!r} not found or not a regular file; "
+                       "paths are relative to the scenario file")
+    return text.rstrip("\n")
 
 
 def mask(text: str, secrets: set[str] | frozenset[str]) -> str:

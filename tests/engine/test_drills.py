@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SCENARIOS, lab_namespaces, needs_root, run_cli
+from conftest import REPO, SCENARIOS, copy_lab, lab_namespaces, needs_root, run_cli
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -110,12 +110,16 @@ def test_dry_run_changes_nothing(tmp_path):
 
 
 def test_run_without_lab_exits_2(tmp_path):
-    if lab_namespaces("edge-ai"):
-        pytest.skip("edge-ai is up in this session")
-    result = run_cli("run", str(SCENARIOS / "edge-uplink-cut.yaml"), "--reports", str(tmp_path))
-    assert result.returncode == 2
-    assert "is not up" in result.stderr
+    topo = copy_lab(tmp_path, "t-notup")
+    scenario = tmp_path / "notup.yaml"
+    scenario.write_text((SCENARIOS / "edge-uplink-cut.yaml").read_text()
+                        .replace("../labs/edge-ai/edge-ai.clab.yml", str(topo))
+                        .replace("playbooks/", f"{SCENARIOS}/playbooks/"))
+    result = run_cli("run", str(scenario), "--reports", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "lab 't-notup' is not up" in result.stderr
     assert "--lab-up" in result.stderr
+    assert lab_namespaces("t-notup") == []
 
 
 def test_failed_baseline_injects_nothing(edge_lab, tmp_path):
