@@ -81,6 +81,8 @@ class Analysis:
     silent_windows: dict[str, list[Window]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    oob_access_per_node: dict[str, float] = field(default_factory=dict)
     status: str = "error"
     exit_code: int = EXIT_ERROR
     stop_reason: str | None = None
@@ -214,6 +216,12 @@ def analyze(events: Iterable[dict[str, Any]]) -> Analysis:
             result.failures.append(f"verify check {e.get('check')} failed: {e.get('detail')}")
         elif e["type"] == "violation":
             result.violations.append(e)
+        elif e["type"] == "finding":
+            result.findings.append(e)
+            if not e.get("ok"):
+                result.failures.append(f"hardening check {e.get('check')} failed: {e.get('detail')}")
+        elif e["type"] == "oob.access" and e.get("since_inject") is not None:
+            result.oob_access_per_node.setdefault(e["node"], round(float(e["since_inject"]), 6))
         elif e["type"] == "stop":
             result.stop_reason = e.get("reason")
         elif e["type"] == "error":

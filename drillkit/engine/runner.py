@@ -39,7 +39,7 @@ from .rollback import UndoLog
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-OOB_STEP_KINDS = {"jail", "ssh"}
+OOB_STEP_KINDS = {"jail", "ssh", "console"}
 
 
 def stderr_progress(message: str) -> None:
@@ -377,7 +377,7 @@ class DrillRunner:
         all_ok = True
         for step in self.scenario.steps:
             ok = self._run_step(step, ctx)
-            if ok and step.kind in OOB_STEP_KINDS and in_oob_phase:
+            if self._oob_done and in_oob_phase:
                 self._phase("oob_access", "end", ok=True)
                 self._phase("recover", "start")
                 in_oob_phase = False
@@ -393,11 +393,25 @@ class DrillRunner:
         journal = self.journal
         assert journal is not None
         via = {"jail": f"OOB jail {ctx.jail}", "ssh": f"ssh over OOB to {step.node} "
-               f"({ctx.mgmt.get(step.node or '', '?')})", "wait": "probes", "sleep": "timer"}[step.kind]
+               f"({ctx.mgmt.get(step.node or '', '?')})", "console": f"console of {step.node} ({step.transport} "
+               "through the console server)", "wait": "probes", "sleep": "timer"}[step.kind]
         journal.write("step.start", step=step.name, kind=step.kind, via=via)
         self._say(f"step {step.name} ({via})")
         ok, error, exit_code, output = True, None, None, ""
-        if step.kind in OOB_STEP_KINDS:
+        access_ns = None
+        if step.kind == "console":
+            outcome_c = self._console(step, ctx)
+            ok, error, output = outcome_c.ok, outcome_c.error, outcome_c.transcript
+            for note in outcome_c.notes:
+                journal.write("console.note", step=step.name, node=step.node, note=note)
+                self._say(f"console {step.node}: {note}")
+            if outcome_c.prompt_ns is not None:
+                access_ns = outcome_c.prompt_ns
+                journal.write("oob.access", mono_ns=access_ns, node=step.node, step=step.name, via=step.transport,
+                              at=journal.rel(access_ns),
+                              since_inject=None if self._inject_ns is None
+                              else (access_ns - self._inject_ns) / NS_PER_S)
+        elif step.kind in OOB_STEP_KINDS:
             if step.kind == "jail":
                 argv = ["sh", "-c", step.command] if step.command else [step.script or "", *step.args]
                 cwd = str(Path(self.scenario.path).resolve().parent)
@@ -428,11 +442,28 @@ class DrillRunner:
         if not ok:
             self._say(f"step {step.name} FAILED: {error}")
         self._check_stop()
-        if ok and step.kind in OOB_STEP_KINDS and not self._oob_done:
+        if (ok or access_ns) and step.kind in OOB_STEP_KINDS and not self._oob_done:
             self._oob_done = True
-            journal.write("mark", mono_ns=end_ns, name="oob_access", at=journal.rel(end_ns), uncertainty_s=0.0,
-                          step=step.name, note=f"step {step.name} succeeded over the OOB path")
+            at_ns = access_ns or end_ns
+            note = (f"console of {step.node} reached a prompt" if access_ns
+                    else f"step {step.name} succeeded over the OOB path")
+            journal.write("mark", mono_ns=at_ns, name="oob_access", at=journal.rel(at_ns), uncertainty_s=0.0,
+                          step=step.name, node=step.node, note=note)
         return ok
+
+    def _console(self, step: StepSpec, ctx: LabContext):
+        from ..lab.console import load_plan
+        from ..oob.console_step import ConsoleCommand, ConsoleOutcome, run_console_step
+
+        plan = load_plan(ctx.lab)
+        if plan is None:
+            return ConsoleOutcome(False, "", error=f"lab {ctx.lab} has no console server; bring it up again "
+                                                   "with this drillkit version")
+        commands = [ConsoleCommand(c.send, c.expect, c.timeout_s, c.hide) for c in step.console_lines]
+        return run_console_step(plan, ctx, step.node or "", commands, transport=step.transport, user=step.user
+                                if step.user != "root" else None, password=step.password, url=step.url,
+                                prompt=step.prompt, clear=step.clear_line, secrets=self.scenario.secrets,
+                                timeout_s=step.timeout_s)
 
     def _await_recovery(self, scheduler: ProbeScheduler) -> None:
         assert self.journal is not None and self._inject_ns is not None
@@ -540,6 +571,9 @@ def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
             lines.append(f"  - {st.name}: in the OOB jail: {what}")
         elif st.kind == "ssh":
             lines.append(f"  - {st.name}: ssh {st.user}@{st.node} (management address): {st.command}")
+        elif st.kind == "console":
+            sent = "; ".join("********" if c.hide else c.send for c in st.console_lines)
+            lines.append(f"  - {st.name}: console of {st.node} over {st.transport}: {sent}")
         elif st.kind == "wait":
             lines.append(f"  - {st.name}: wait up to {st.timeout_s:g}s for {', '.join(st.probes)} healthy")
         else:

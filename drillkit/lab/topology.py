@@ -263,7 +263,8 @@ def _check_settings(f: Field) -> None:
         if f.has(key):
             _string_map(f[key])
     if f.has("binds"):
-        f["binds"].sequence()
+        for bind in f["binds"].sequence():
+            _parse_bind(bind)
 
 
 def _string_map(f: Field) -> dict[str, str]:

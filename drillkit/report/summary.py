@@ -30,6 +30,8 @@ def summary(analysis: Analysis, run_dir: Path) -> dict[str, Any]:
         "missed_sla": [s.name for s in analysis.missed_slas],
         "failures": analysis.failures,
         "violations": analysis.violations,
+        "findings": analysis.findings,
+        "oob_access_per_node": analysis.oob_access_per_node,
         "phases": [{"phase": w.label, "start": w.start, "end": w.end, "ok": w.ok} for w in analysis.phases],
         "faults": [{"fault": w.label, "injected": w.start, "restored": w.end, "restore_ok": w.ok}
                    for w in analysis.fault_windows],

@@ -16,7 +16,7 @@ from ..errors import ConfigError, ScenarioError
 from ..lab.topology import Topology, load_topology
 from ..yamldoc import Field, YList, YMap
 from . import refs
-from .model import (FAULT_KINDS, PROBE_KINDS, PROBE_ROLES, SLA_NAMES, STEP_KINDS, FaultSpec, LabRef,
+from .model import (FAULT_KINDS, ConsoleLineSpec, PROBE_KINDS, PROBE_ROLES, SLA_NAMES, STEP_KINDS, FaultSpec, LabRef,
                     Origin, ProbeSpec, Scenario, StepSpec, StopConditions, Timing)
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ STEP_COMMON = {"name", "kind", "timeout", "continue_on_error"}
 STEP_KEYS = {
     "jail": STEP_COMMON | {"run", "script", "args", "env"},
     "ssh": STEP_COMMON | {"node", "command", "user"},
+    "console": STEP_COMMON | {"node", "transport", "commands", "user", "password", "url", "prompt", "clear_line"},
     "wait": STEP_COMMON | {"probe", "probes"},
     "sleep": STEP_COMMON | {"duration"},
 }
@@ -325,6 +326,8 @@ def _load_step(f: Field) -> StepSpec:
         spec["command"] = f.require("command", "give the command to run on the node").str()
         if f.has("user"):
             spec["user"] = f["user"].str()
+    elif kind == "console":
+        _load_console_step(f, spec)
     elif kind == "wait":
         if f.has("probe") == f.has("probes"):
             raise f.fail("a wait step needs probe (one name) or probes (a list, or all)", "set exactly one",
@@ -333,6 +336,47 @@ def _load_step(f: Field) -> StepSpec:
     else:
         spec["duration_s"] = f.require("duration", "give how long to wait, e.g. 5s").duration()
     return StepSpec(**spec)
+
+
+def _load_console_step(f: Field, spec: dict[str, Any]) -> None:
+    from ..oob.console import TRANSPORTS
+
+    spec["node"] = f.require("node", "name the node whose console to use").str()
+    spec["transport"] = f["transport"].str(choices=TRANSPORTS) if f.has("transport") else "ssh"
+    if f.has("user"):
+        spec["user"] = f["user"].str()
+    if f.has("password"):
+        spec["password"] = f["password"].str()
+    if f.has("url"):
+        spec["url"] = f["url"].str()
+    if spec["transport"] == "serial" and not f.has("url"):
+        raise f.fail("transport serial needs url", "set url: /dev/ttyUSB0 or rfc2217://HOST:PORT", show_value=False)
+    if f.has("prompt"):
+        spec["prompt"] = _regex(f["prompt"])
+    if f.has("clear_line"):
+        spec["clear_line"] = f["clear_line"].bool()
+    lines = []
+    for item in f.require("commands", "list the lines to send, e.g. - send: ip link set eth1 up").sequence():
+        if isinstance(item.value, str):
+            lines.append(ConsoleLineSpec(send=item.str(allow_empty=True)))
+            continue
+        item.mapping()
+        item.check_keys({"send", "expect", "timeout", "hide"})
+        lines.append(ConsoleLineSpec(
+            send=item.require("send", "give the line to send").str(allow_empty=True),
+            expect=_regex(item["expect"]) if item.has("expect") else None,
+            timeout_s=item["timeout"].duration(allow_zero=False) if item.has("timeout") else 10.0,
+            hide=item["hide"].bool() if item.has("hide") else False))
+    spec["console_lines"] = tuple(lines)
+
+
+def _regex(f: Field) -> str:
+    text = f.str()
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise f.fail(f"invalid regular expression: {exc}") from None
+    return text
 
 
 def _load_sla(f: Field) -> dict[str, float]:

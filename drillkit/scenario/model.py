@@ -7,7 +7,7 @@ from typing import Literal
 
 FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "command")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness")
-STEP_KINDS = ("jail", "ssh", "wait", "sleep")
+STEP_KINDS = ("jail", "ssh", "console", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
 SLA_NAMES = ("detect", "oob_access", "recover", "stale_data", "outage")
 
@@ -77,6 +77,16 @@ class ProbeSpec:
 
 
 @dataclass(frozen=True)
+class ConsoleLineSpec:
+    """One line a console step sends, and the pattern ending its output (None: the prompt)."""
+
+    send: str
+    expect: str | None = None
+    timeout_s: float = 10.0
+    hide: bool = False
+
+
+@dataclass(frozen=True)
 class StepSpec:
     """A recovery action, run over the OOB path only."""
 
@@ -93,6 +103,12 @@ class StepSpec:
     duration_s: float = 0.0
     continue_on_error: bool = False
     env: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    transport: str = "ssh"
+    console_lines: tuple[ConsoleLineSpec, ...] = ()
+    prompt: str | None = None
+    password: str | None = field(default=None, repr=False)
+    url: str | None = None
+    clear_line: bool = True
 
 
 @dataclass(frozen=True)
