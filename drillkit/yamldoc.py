@@ -38,7 +38,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 class _Loader(yaml.SafeLoader):
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         # Record the keys written in the mapping itself before the merge keys (<<) are
-        # expanded, because only those may not repeat: keys merged in are overridden.
+        # expanded. Only those must be unique, because keys merged in may be overridden.
         if not hasattr(node, "own_key_ids"):
             node.own_key_ids = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
         super().flatten_mapping(node)
@@ -241,9 +241,10 @@ class Field:
             raise self.fail(f"expected an integer, found {_kind(self.value)}")
         if minimum is not None and maximum is not None:
             fix = f"use a whole number from {minimum} to {maximum}"
+        elif minimum is not None:
+            fix = f"use a whole number of at least {minimum}"
         else:
-            fix = f"use a whole number of at least {minimum}" if minimum is not None else \
-                f"use a whole number of at most {maximum}"
+            fix = f"use a whole number of at most {maximum}"
         if minimum is not None and self.value < minimum:
             raise self.fail(f"must be at least {minimum}", fix)
         if maximum is not None and self.value > maximum:

@@ -216,6 +216,7 @@ def analyze(events: Iterable[dict[str, Any]]) -> Analysis:
             result.failures.append(f"verify check {e.get('check')} failed: {e.get('detail')}")
         elif e["type"] == "violation":
             result.violations.append(e)
+            result.failures.append(f"violation: {e.get('detail') or e.get('destination')}")
         elif e["type"] == "finding":
             result.findings.append(e)
             if not e.get("ok"):

@@ -39,7 +39,7 @@ from .rollback import UndoLog
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-OOB_STEP_KINDS = {"jail", "ssh", "console"}
+OOB_STEP_KINDS = {"jail", "ssh", "console", "python"}
 
 
 def stderr_progress(message: str) -> None:
@@ -205,6 +205,7 @@ class DrillRunner:
 
         scenario = self.scenario
         ctx = lab_context(topo, state)
+        self._ctx = ctx
         run_id, run_dir = self._new_run_dir()
         self.journal = journal = Journal(run_dir, self.clock, scenario.secrets)
         faults = [build_fault(spec, topo, ctx) for spec in scenario.faults]
@@ -220,6 +221,7 @@ class DrillRunner:
         try:
             scheduler.start()
             self._baseline(scheduler)
+            self._start_guard(ctx, topo, injected, undo)
             self._inject(faults, injected, undo)
             self._detect()
             steps_ok = self._run_steps(ctx)
@@ -333,11 +335,26 @@ class DrillRunner:
                 detail = tracker.last_sample.detail if tracker.last_sample else "no result yet"
                 failures.append(f"{probe.name} is {tracker.state} ({detail})")
         assert self.journal is not None
+        self._hardening()
         self.journal.write("baseline", ok=not failures, failures=failures)
         self._phase("baseline", "end", ok=not failures)
         if failures:
             self._say("steady state failed, nothing injected: " + "; ".join(failures))
             raise _BaselineFailed("steady state failed")
+
+    def _hardening(self) -> None:
+        if not self.scenario.hardening:
+            return
+        from ..lab.console import load_plan
+        from ..oob.hardening import run_checks
+
+        assert self.journal is not None
+        ctx = self._ctx
+        for finding in run_checks(list(self.scenario.hardening), load_plan(ctx.lab), ctx):
+            self.journal.write("finding", check=finding.check, ok=finding.ok, target=finding.target,
+                               detail=finding.detail)
+            if not finding.ok:
+                self._say(f"FINDING {finding.check}: {finding.target}: {finding.detail}")
 
     def _inject(self, faults: list[Any], injected: list[Any], undo: UndoLog) -> None:
         assert self.journal is not None
@@ -394,7 +411,7 @@ class DrillRunner:
         assert journal is not None
         via = {"jail": f"OOB jail {ctx.jail}", "ssh": f"ssh over OOB to {step.node} "
                f"({ctx.mgmt.get(step.node or '', '?')})", "console": f"console of {step.node} ({step.transport} "
-               "through the console server)", "wait": "probes", "sleep": "timer"}[step.kind]
+               "through the console server)", "python": f"Python in the OOB jail: {step.command}", "wait": "probes", "sleep": "timer"}[step.kind]
         journal.write("step.start", step=step.name, kind=step.kind, via=via)
         self._say(f"step {step.name} ({via})")
         ok, error, exit_code, output = True, None, None, ""
@@ -411,6 +428,8 @@ class DrillRunner:
                               at=journal.rel(access_ns),
                               since_inject=None if self._inject_ns is None
                               else (access_ns - self._inject_ns) / NS_PER_S)
+        elif step.kind == "python":
+            ok, error, output = self._python_step(step, ctx)
         elif step.kind in OOB_STEP_KINDS:
             if step.kind == "jail":
                 argv = ["sh", "-c", step.command] if step.command else [step.script or "", *step.args]
@@ -450,6 +469,32 @@ class DrillRunner:
             journal.write("mark", mono_ns=at_ns, name="oob_access", at=journal.rel(at_ns), uncertainty_s=0.0,
                           step=step.name, node=step.node, note=note)
         return ok
+
+    def _python_step(self, step: StepSpec, ctx: LabContext) -> tuple[bool, str | None, str]:
+        from ..oob.api import OobApi, load_callable
+        from ..oob.console import in_namespace
+
+        journal = self.journal
+        assert journal is not None
+
+        def on_violation(node: str, path: str, detail: str) -> None:
+            journal.write("violation", at=journal.rel(self.clock.monotonic_ns()), uncertainty_s=0.0, where="api",
+                          source=f"step {step.name}", destination=node, protocol="api", port=0, packets=1,
+                          blocked=True, detail=detail)
+            self._say(f"VIOLATION: {detail}")
+
+        def outage_active() -> bool:
+            return self._inject_ns is not None and not self._recovered
+
+        try:
+            func = load_callable(step.command or "", Path(self.scenario.path).resolve().parent)
+            api = OobApi(ctx, outage_active, on_violation, self.scenario.secrets)
+            result = in_namespace(ctx.jail, lambda: func(api), step.timeout_s)
+        except DrillkitError as exc:
+            return False, str(exc), ""
+        except Exception as exc:  # the user's playbook failed: report it as the step's error
+            return False, f"{type(exc).__name__}: {exc}", ""
+        return True, None, "" if result is None else str(result)
 
     def _console(self, step: StepSpec, ctx: LabContext):
         from ..lab.console import load_plan
@@ -504,10 +549,39 @@ class DrillRunner:
             all_ok = all_ok and sample.ok
         self._phase("verify", "end", ok=all_ok)
 
+    def _start_guard(self, ctx: LabContext, topo: Topology, injected: list[Any], undo: UndoLog) -> None:
+        from ..oob.guard import InbandGuard
+
+        nodes = {n: ns for n, ns in ctx.namespaces.items() if topo.nodes[n].kind != "bridge"}
+        guard = InbandGuard(nodes, ctx.jail, block=True)
+        undo.add(guard.to_record())
+        injected.append(guard)
+        guard.start()
+        self._guard = guard
+        assert self.journal is not None
+        self.journal.write("guard.start", description=guard.describe())
+
+    def _record_violations(self) -> None:
+        guard = getattr(self, "_guard", None)
+        if guard is None or self.journal is None:
+            return
+        now_ns = self.clock.monotonic_ns()
+        for attempt in guard.collect():
+            at_ns = now_ns - int(attempt.age_s * NS_PER_S)
+            self.journal.write("violation", mono_ns=at_ns, at=self.journal.rel(at_ns), uncertainty_s=1.0,
+                               where=attempt.where, source=attempt.source, destination=attempt.destination,
+                               protocol=attempt.protocol, port=attempt.port, packets=attempt.packets,
+                               blocked=guard.block, detail=f"in-band attempt {attempt.describe()}")
+            self._say(f"VIOLATION: in-band attempt {attempt.describe()}")
+
     def _restore(self, injected: list[Any], undo: UndoLog) -> None:
         if not injected:
             return
         assert self.journal is not None
+        try:
+            self._record_violations()
+        except Exception:
+            log.exception("in-band guard: reading the attempts failed")
         self._phase("restore", "start")
         all_ok = True
         for fault in reversed(injected):
@@ -523,6 +597,8 @@ class DrillRunner:
                     time.sleep(0.2)
             if error is None:
                 undo.mark_restored(fault.name)
+                if fault.kind == "inband_guard":
+                    continue
                 self._say(f"restored {fault.name}")
             else:
                 all_ok = False
@@ -571,6 +647,8 @@ def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
             lines.append(f"  - {st.name}: in the OOB jail: {what}")
         elif st.kind == "ssh":
             lines.append(f"  - {st.name}: ssh {st.user}@{st.node} (management address): {st.command}")
+        elif st.kind == "python":
+            lines.append(f"  - {st.name}: Python in the OOB jail: {st.command}")
         elif st.kind == "console":
             sent = "; ".join("********" if c.hide else c.send for c in st.console_lines)
             lines.append(f"  - {st.name}: console of {st.node} over {st.transport}: {sent}")
@@ -578,6 +656,10 @@ def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
             lines.append(f"  - {st.name}: wait up to {st.timeout_s:g}s for {', '.join(st.probes)} healthy")
         else:
             lines.append(f"  - {st.name}: wait {st.duration_s:g}s")
+    if scenario.hardening:
+        lines.append("OOB hardening checks before the fault: " + ", ".join(scenario.hardening))
+    lines.append("in-band guard: management ports on production interfaces are dropped and recorded "
+                 "while faults are active")
     if scenario.sla:
         lines.append("SLA targets: " + ", ".join(f"{k} {v:g}s" for k, v in scenario.sla.items()))
     stop = []

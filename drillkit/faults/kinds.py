@@ -294,6 +294,10 @@ RECORD_TYPES: dict[str, Any] = {cls.kind: cls for cls in (LinkDown, NodeIsolatio
 
 def fault_from_record(record: dict[str, Any]):
     """Rebuild a fault from its undo record."""
+    if record.get("kind") == "inband_guard":
+        from ..oob.guard import InbandGuard
+
+        return InbandGuard.from_record(record)
     try:
         return RECORD_TYPES[record["kind"]].from_record(record)
     except KeyError as exc:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..clock import Clock
 from ..errors import LabError, LabStateError, TopologyError
+from ..oob import guard
 from . import nsexec
 from .state import LabState, known_labs
 from .console import consrv_namespace, start_consoles
@@ -194,6 +195,10 @@ class NetnsBackend:
         jail = jail_namespace(lab)
         self._add_namespace(state, jail)
         self._join_mgmt(jail, "mjail", str(jail_address(topo)), prefixlen, mgmt_ns, name="eth0")
+        # The default route only lets the jail's guard table see (record and reject)
+        # attempts to leave the OOB network; the OOB gateway forwards nothing.
+        nsexec.ip("route", "add", "default", "via", gateway, ns=jail)
+        guard.install(jail, guard.jail_ruleset(str(topo.mgmt.subnet)))
         state.jail = jail
         state.save()
 

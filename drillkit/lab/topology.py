@@ -302,9 +302,11 @@ def _parse_mgmt(f: Field) -> Mgmt:
         except ValueError:
             raise gf.fail("invalid IPv4 address", "write it as 172.20.20.1") from None
         net = ipaddress.ip_network(subnet)
-        if gw_addr not in net or gw_addr in (net.network_address, net.broadcast_address, net.broadcast_address - 1):
-            raise gf.fail(f"the gateway must be a host address of {net} other than the last one, "
-                          "which the OOB jail uses", "pick another address inside mgmt.ipv4-subnet")
+        reserved = (net.network_address, net.broadcast_address, net.broadcast_address - 1, net.broadcast_address - 2)
+        if gw_addr not in net or gw_addr in reserved:
+            raise gf.fail(f"the gateway must be a host address of {net} other than the last two, "
+                          "which the OOB jail and the console server use",
+                          "pick another address inside mgmt.ipv4-subnet")
         gw = str(gw_addr)
     network = f["network"].str() if f.has("network") else DEFAULT_MGMT_NETWORK
     return Mgmt(network=network, ipv4_subnet=subnet, ipv4_gw=gw)

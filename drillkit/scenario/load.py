@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 TOP_KEYS = {"name", "description", "tags", "lab", "vars", "faults", "probes", "steps", "sla",
-            "timing", "stop_conditions", "verify"}
+            "timing", "stop_conditions", "verify", "hardening"}
 PROBE_COMMON = {"name", "kind", "from", "interval", "timeout", "failure_threshold", "success_threshold", "role"}
 PROBE_KEYS = {
     "tcp": PROBE_COMMON | {"target"},
@@ -43,6 +43,7 @@ STEP_KEYS = {
     "jail": STEP_COMMON | {"run", "script", "args", "env"},
     "ssh": STEP_COMMON | {"node", "command", "user"},
     "console": STEP_COMMON | {"node", "transport", "commands", "user", "password", "url", "prompt", "clear_line"},
+    "python": STEP_COMMON | {"call"},
     "wait": STEP_COMMON | {"probe", "probes"},
     "sleep": STEP_COMMON | {"duration"},
 }
@@ -92,6 +93,14 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
     timing = _load_timing(root["timing"]) if root.has("timing") else Timing()
     stop = _load_stop(root["stop_conditions"]) if root.has("stop_conditions") else StopConditions()
     tags = tuple(root["tags"].str_list()) if root.has("tags") else ()
+    hardening: tuple[str, ...] = ()
+    if root.has("hardening"):
+        from ..oob.hardening import CHECKS
+
+        if root["hardening"].value == "all":
+            hardening = CHECKS
+        else:
+            hardening = tuple(item.str(choices=CHECKS) for item in root["hardening"].sequence())
     description = root["description"].str(allow_empty=True) if root.has("description") else ""
 
     _check_unique(root, "faults", faults)
@@ -116,6 +125,7 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
 
     scenario = Scenario(name=name, path=path, lab=lab, faults=faults, probes=probes, steps=steps, sla=sla,
                         timing=timing, stop=stop, verify=verify, description=description, tags=tags,
+                        hardening=hardening,
                         secrets=frozenset(secrets))
     if check_lab:
         if not Path(lab.topology).is_file():
@@ -171,7 +181,7 @@ def _resolve_path(f: Field, base: Path) -> Path:
     try:
         return (base / f.str()).resolve()
     except (OSError, ValueError, RuntimeError):
-        # ValueError: a NUL character; OSError and RuntimeError: a symlink loop.
+        # A NUL character raises ValueError, and a symlink loop OSError or RuntimeError.
         raise f.fail("invalid path", "write a path relative to the scenario file") from None
 
 
@@ -328,6 +338,11 @@ def _load_step(f: Field) -> StepSpec:
             spec["user"] = f["user"].str()
     elif kind == "console":
         _load_console_step(f, spec)
+    elif kind == "python":
+        call = f.require("call", "write call: path/to/file.py:function").str()
+        if ":" not in call:
+            raise f["call"].fail("invalid call", "write it as path/to/file.py:function or package.module:function")
+        spec["command"] = call
     elif kind == "wait":
         if f.has("probe") == f.has("probes"):
             raise f.fail("a wait step needs probe (one name) or probes (a list, or all)", "set exactly one",
@@ -419,8 +434,8 @@ def _check_unique(root: Field, section: str, items: tuple) -> None:
 def check_against_topology(scenario: Scenario, topo: Topology, root: Field | None = None) -> None:
     """Check that the nodes, links and vantage points of ``scenario`` exist in ``topo``.
 
-    With ``root`` (the scenario document), errors point at the line of the offending
-    field; without it, at the line where the fault, probe or step starts.
+    With ``root`` (the scenario document), an error names the line of the offending
+    field. Without it, the error names the line where the fault, probe or step starts.
     """
     nodes = set(topo.nodes)
 

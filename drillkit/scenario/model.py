@@ -7,7 +7,7 @@ from typing import Literal
 
 FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "command")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness")
-STEP_KINDS = ("jail", "ssh", "console", "wait", "sleep")
+STEP_KINDS = ("jail", "ssh", "console", "python", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
 SLA_NAMES = ("detect", "oob_access", "recover", "stale_data", "outage")
 
@@ -146,6 +146,7 @@ class Scenario:
     verify: tuple[ProbeSpec, ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ()
+    hardening: tuple[str, ...] = ()
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     def probe(self, name: str) -> ProbeSpec:

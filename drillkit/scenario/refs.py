@@ -53,8 +53,8 @@ def _read_secret_file(base: Path, name: str) -> str:
     except OSError as exc:
         raise RefError(f"cannot read secret file {name!r}: {exc.strerror}") from None
     except (ValueError, RuntimeError) as exc:
-        # ValueError: a NUL character in the name, or text that is not UTF-8.
-        # RuntimeError: expanduser() found no home directory for ~user.
+        # A NUL character in the name or text that is not UTF-8 raises ValueError, and
+        # expanduser() raises RuntimeError when ~user has no home directory.
         raise RefError(f"cannot read secret file {name!r}: {exc}") from None
     if text is None:
         raise RefError(f"secret file {str(path)!r} not found or not a regular file; "

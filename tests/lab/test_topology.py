@@ -475,6 +475,9 @@ INVALID_TOPOLOGIES = [
         variant("mgmt-ipv4: 172.20.20.5", "mgmt-ipv4: 172.20.20.254  # <-"),
         "reserved for the OOB jail", "pick another address", id="mgmt-ipv4-is-jail"),
     pytest.param(
+        variant("mgmt-ipv4: 172.20.20.5", "mgmt-ipv4: 172.20.20.253  # <-"),
+        "reserved for the console server", "pick another address", id="mgmt-ipv4-is-console-server"),
+    pytest.param(
         variant("name: lab\n", "name: lab\nmgmt:\n  ipv4-subnet: 172.20.20.0/30  # <-\n"),
         "mgmt.ipv4-subnet: the management subnet must be IPv4", "use a /29 or larger", id="mgmt-subnet-too-small"),
     pytest.param(

@@ -33,7 +33,7 @@ topology:
     - endpoints: ["r1:eth2", "sw:eth1"]
 """
 
-#: A valid scenario for the mini lab; invalid cases change one part of it.
+#: A valid scenario for the mini lab. Each invalid case changes one part of it.
 VALID = """\
 name: base-drill
 lab:
@@ -321,8 +321,8 @@ def test_ref_empty_name(lab_dir: Path) -> None:
 
 # -- invalid scenarios ------------------------------------------------------
 
-#: Each case: scenario text with MARKER on the expected line, then substrings the
-#: message must contain: the field, the value, and the fix.
+#: Each case is a scenario text with MARKER on the expected line, followed by the
+#: substrings the message must contain for the field, the value and the fix.
 INVALID_SCENARIOS = [
     pytest.param(
         variant("name: base-drill\n", "name: base-drill\ndescripton: typo  # <-\n"),

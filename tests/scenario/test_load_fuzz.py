@@ -3,7 +3,7 @@
 Hypothesis feeds ``load_scenario`` (with ``check_lab=True``) random YAML
 documents, references, and mutations of the bundled scenarios. Each call either
 returns a Scenario or raises a ConfigError subclass whose message names the
-scenario file; any other exception fails the test with its traceback.
+scenario file. Any other exception fails the test with its traceback.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PLAUSIBLE_STRINGS = [
     "1m30s", "-1s", "fast", "all", "both", "a", "detect", "guard", "10.1.0.0/16", "(", "state UP",
     "", "noc-to-inf1", "${var:inf1}", "${var:missing}", "${env:HOME}", "${env:}",
 ]
-#: References whose targets are under the test's control; file references stay in scenarios/.
+#: References whose targets the test controls. File references stay inside scenarios/.
 REFERENCES = st.builds(
     "${{{}:{}}}".format,
     st.sampled_from(["var", "env", "file"]),
@@ -79,7 +79,7 @@ yaml_noise = st.text(alphabet=st.sampled_from(list(":-[]{}#&*!|>'\"%@`,?\t\n $")
 
 
 def load_or_config_error(path: str, text: str) -> None:
-    """Load ``text``; pass on success or on a ConfigError that names ``path``."""
+    """Load ``text`` and pass on success or on a ConfigError that names ``path``."""
     try:
         scenario = load_scenario(path, text=text, check_lab=True)
     except ConfigError as exc:
