@@ -70,6 +70,16 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         state = "" if node.running else "  MISSING"
         _out(f"{node.name:<12} {node.kind:<7} {node.namespace:<28} {node.mgmt_ipv4 or '-':<15} "
              f"{node.processes:>5}  {ifaces}{state}")
+    from .lab.console import load_plan
+
+    plan = load_plan(status.lab)
+    if plan is not None:
+        _out(f"console server {plan.address} (ssh <line user>@{plan.address}, or admin@{plan.address} <node>)")
+        _out(f"{'line':>4} {'node':<12} {'telnet':>6} {'rfc2217':>7}  access")
+        for line in plan.lines.values():
+            access = f"ssh {line.user}@{plan.address}" if line.authenticated else \
+                f"OPEN: telnet {plan.address} {line.telnet_port}, no login"
+            _out(f"{line.line:>4} {line.node:<12} {line.telnet_port:>6} {line.rfc2217_port:>7}  {access}")
     if status.missing:
         _err(f"missing namespaces: {', '.join(status.missing)}; run 'drillkit lab down {status.lab}'")
         return 1
@@ -138,6 +148,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from .oob.operator import interactive_console
+
+    name, _topo = _topology_or_lab(args.lab)
+    return interactive_console(name, args.node, args.user)
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from .engine.rollback import pending_records, restore_pending
     from .lab import nsexec
@@ -193,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render a run's reports again from its journal")
     p.add_argument("run_dir", metavar="RUN_DIR", help="reports/<scenario>/<timestamp>")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("console", help="open a node's serial console over the OOB path (needs root)")
+    p.add_argument("lab", help="the topology file or the lab name")
+    p.add_argument("node")
+    p.add_argument("--user", help="console server user (password login); default: the line's user with the "
+                                  "lab's key")
+    p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("restore", help="restore the faults of runs that were killed (needs root)")
     p.add_argument("--lab", help="only runs on this lab")

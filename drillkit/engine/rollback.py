@@ -27,10 +27,10 @@ def undo_dir() -> Path:
 class UndoLog:
     """The undo record of one run."""
 
-    def __init__(self, run_id: str, lab: str, scenario: str) -> None:
+    def __init__(self, run_id: str, lab: str, scenario: str, journal: str | None = None) -> None:
         self.path = undo_dir() / f"{run_id}.json"
         self.data: dict[str, Any] = {"run_id": run_id, "lab": lab, "scenario": scenario, "pid": os.getpid(),
-                                     "faults": []}
+                                     "journal": journal, "faults": []}
 
     def add(self, record: dict[str, Any]) -> None:
         """Record a fault before it is injected (durably, with fsync)."""
@@ -61,6 +61,18 @@ class RestoreOutcome:
     fault: str
     ok: bool
     error: str | None = None
+
+
+def active_journal(lab: str) -> Path | None:
+    """Return the journal of the drill running on ``lab`` now, if one is."""
+    for path in pending_records():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("lab") == lab and data.get("journal") and _running(int(data.get("pid") or 0)):
+            return Path(data["journal"])
+    return None
 
 
 def pending_records() -> list[Path]:

@@ -215,7 +215,7 @@ class DrillRunner:
         probe_ns = [(p, self._vantage_ns(p, ctx)) for p in scenario.probes]
         scheduler = ProbeScheduler(probe_ns, self._on_sample, self.clock)
         self.scheduler = scheduler
-        undo = UndoLog(run_id, topo.name, scenario.name)
+        undo = UndoLog(run_id, topo.name, scenario.name, str(journal.path))
         injected: list[Any] = []
         previous_handlers = self._install_signals()
         try:
