@@ -117,13 +117,20 @@ SHELL_SCRIPT = """#!/bin/sh
 # Far side of a linux node's console: an interactive shell with the node's name as prompt.
 exec env -i HOME=/root TERM=vt100 PATH=/usr/sbin:/usr/bin:/sbin:/bin PS1="$1# " bash --noprofile --norc -i
 """
+VTYSH_SCRIPT = """#!/bin/sh
+# Far side of a router's console: the FRR CLI of the node's own daemons.
+exec env -i HOME=/root TERM=vt100 PATH=/usr/sbin:/usr/bin:/sbin:/bin VTYSH_PAGER=cat vtysh
+"""
 
 
 def console_shell(node: Node, folder: Path) -> str:
     """Return the command on the far side of a node's console (socat splits it on spaces)."""
-    script = folder / "shell"
+    from .frr import is_frr
+
+    name, text = ("vtysh", VTYSH_SCRIPT) if is_frr(node) else ("shell", SHELL_SCRIPT)
+    script = folder / name
     if not script.exists():
-        script.write_text(SHELL_SCRIPT)
+        script.write_text(text)
         script.chmod(0o755)
     return f"{script} {node.name}"
 
@@ -208,7 +215,11 @@ GATE_SCRIPT = """#!/bin/sh
 LINES={lines}
 line=${{USER:-$(id -un)}}
 if [ "$line" = "{admin}" ]; then
+    # sshd runs the login shell as "gate -c COMMAND"; it sets SSH_ORIGINAL_COMMAND only for a ForceCommand.
     line=${{SSH_ORIGINAL_COMMAND:-}}
+    if [ -z "$line" ] && [ "${{1:-}}" = "-c" ]; then
+        line=${{2:-}}
+    fi
     if [ -z "$line" ]; then
         printf 'lines: %s\\r\\nline> ' "$(cut -d' ' -f1 "$LINES" | tr '\\n' ' ')"
         read -r line

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..clock import Clock
 from ..errors import LabError, LabStateError, TopologyError
 from ..oob import guard
-from . import nsexec
+from . import frr, nsexec
 from .state import LabState, known_labs
 from .console import consrv_namespace, start_consoles
 from .topology import Node, Topology, assign_mgmt_addresses, consrv_address, gateway_address, jail_address
@@ -36,7 +36,7 @@ from .topology import Node, Topology, assign_mgmt_addresses, consrv_address, gat
 log = logging.getLogger(__name__)
 
 #: Kinds the netns backend builds, and where to go for the others.
-SUPPORTED_KINDS = {"linux", "bridge"}
+SUPPORTED_KINDS = {"linux", "bridge", "frr"}
 CONTAINERLAB_ONLY_HINT = "use backend: containerlab, which runs that kind's container image"
 
 MGMT_BRIDGE = "oob0"
@@ -203,8 +203,11 @@ class NetnsBackend:
         state.save()
 
         for node in topo.nodes.values():
-            if node.binds:
+            if node.binds or frr.is_frr(node):
                 self._mount_binds(topo, node, state)
+        for node in topo.nodes.values():
+            if frr.is_frr(node):
+                frr.start(topo.namespace(node.name), state.mount_pins[node.name], node.name)
         for node in topo.nodes.values():
             self._run_exec(topo, node, state)
         self._start_sshd(topo, state, addresses)
@@ -240,7 +243,14 @@ class NetnsBackend:
         state.save()
 
         script = []
+        skip: set[str] = set()
+        if frr.is_frr(node):
+            etc = frr.prepare_etc(topo, node, state.lab_dir / "frr" / node.name)
+            script += frr.mount_script(etc)
+            skip = {f"/etc/frr/{name}" for name in frr.frr_binds(node)}
         for bind in node.binds:
+            if bind.target in skip:
+                continue
             source = (topo.directory / bind.source).resolve()
             if not source.exists():
                 raise TopologyError(f"node {node.name!r}: bind source {bind.source!r} not found "

@@ -123,8 +123,10 @@ class SerialTransport:
         if url.startswith("rfc2217://") and "ign_set_control" not in url:
             # A pty behind ser2net cannot set modem lines; pyserial waits for them otherwise.
             url += ("&" if "?" in url else "?") + "ign_set_control"
+        # pyserial's RFC 2217 client (3.5) raises NotImplementedError for any write_timeout.
+        write_timeout = None if url.startswith("rfc2217://") else timeout_s
         try:
-            self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.1, write_timeout=timeout_s,
+            self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.1, write_timeout=write_timeout,
                                               do_not_open=False)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise OobError(f"cannot open console {url}: {exc}") from None
