@@ -213,7 +213,8 @@ class DrillRunner:
         self._say(f"drill {scenario.name} on lab {topo.name}: {run_dir}")
 
         probe_ns = [(p, self._vantage_ns(p, ctx)) for p in scenario.probes]
-        scheduler = ProbeScheduler(probe_ns, self._on_sample, self.clock)
+        pins = {ctx.namespace(n): pin for n, pin in ctx.mount_pins.items() if n in ctx.namespaces}
+        scheduler = ProbeScheduler(probe_ns, self._on_sample, self.clock, pins)
         self.scheduler = scheduler
         undo = UndoLog(run_id, topo.name, scenario.name, str(journal.path))
         injected: list[Any] = []
@@ -543,7 +544,8 @@ class DrillRunner:
         self._phase("verify", "start")
         all_ok = True
         for spec in self.scenario.verify:
-            sample = _check_in_namespace(spec, self._vantage_ns(spec, ctx))
+            namespace = self._vantage_ns(spec, ctx)
+            sample = _check_in_namespace(spec, namespace, ctx.mount_pins.get(spec.vantage))
             self.journal.write("verify", check=spec.name, ok=sample.ok, detail=sample.detail)
             self._say(f"verify {spec.name}: {'ok' if sample.ok else 'FAILED'} ({sample.detail})")
             all_ok = all_ok and sample.ok
@@ -608,14 +610,14 @@ class DrillRunner:
         self._phase("restore", "end", ok=all_ok)
 
 
-def _check_in_namespace(spec: ProbeSpec, namespace: str | None) -> Sample:
+def _check_in_namespace(spec: ProbeSpec, namespace: str | None, mount_pin: str | None = None) -> Sample:
     """Run one check in a short-lived thread moved into ``namespace``."""
     box: list[Sample] = []
 
     def target() -> None:
         if namespace is not None:
             nsexec.enter_thread(namespace)
-        box.append(run_check(spec, namespace))
+        box.append(run_check(spec, namespace, mount_pin))
 
     thread = threading.Thread(target=target, name=f"verify-{spec.name}", daemon=True)
     thread.start()

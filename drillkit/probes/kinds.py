@@ -36,7 +36,7 @@ class Sample:
     value: float | None = None
 
 
-def _tcp(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | None]:
+def _tcp(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
     host, _, port = (spec.target or "").rpartition(":")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -62,7 +62,7 @@ def _http_get(url: str, timeout: float) -> tuple[int, str]:
         conn.close()
 
 
-def _http(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | None]:
+def _http(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
     try:
         status, body = _http_get(spec.url or "", spec.timeout_s)
     except socket.timeout:
@@ -76,7 +76,7 @@ def _http(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | No
     return True, f"HTTP {status}", None
 
 
-def _ping(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | None]:
+def _ping(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
     wait = max(1, int(round(spec.timeout_s)))
     result = nsexec.run(["ping", "-c", "1", "-n", "-W", str(wait), spec.target or ""], ns=namespace,
                         timeout=spec.timeout_s + 2)
@@ -87,8 +87,8 @@ def _ping(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | No
     return False, (text[-1] if text else f"ping exit {result.returncode}")[:200], None
 
 
-def _command(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | None]:
-    result = nsexec.run(spec.command or "", ns=namespace, timeout=spec.timeout_s)
+def _command(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
+    result = nsexec.run(spec.command or "", ns=namespace, mount_pin=pin, timeout=spec.timeout_s)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != spec.expect_exit:
         return False, f"exit {result.returncode}, expected {spec.expect_exit}: {output[-200:]}", None
@@ -110,7 +110,7 @@ def read_field(document: object, path: str) -> object:
     return value
 
 
-def _freshness(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float | None]:
+def _freshness(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
     if spec.url:
         try:
             status, body = _http_get(spec.url, spec.timeout_s)
@@ -119,7 +119,7 @@ def _freshness(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float
         if status != 200:
             return False, f"cannot read freshness: HTTP {status}", None
     else:
-        result = nsexec.run(spec.command or "", ns=namespace, timeout=spec.timeout_s)
+        result = nsexec.run(spec.command or "", ns=namespace, mount_pin=pin, timeout=spec.timeout_s)
         if not result.ok:
             return False, f"cannot read freshness: exit {result.returncode}", None
         body = result.stdout
@@ -137,14 +137,57 @@ def _freshness(spec: ProbeSpec, namespace: str | None) -> tuple[bool, str, float
     return True, f"data age {age:.2f} s", age
 
 
-CHECKS = {"tcp": _tcp, "http": _http, "ping": _ping, "command": _command, "freshness": _freshness}
+def _vtysh_json(command: str, namespace: str | None, pin: str | None, timeout: float) -> object:
+    result = nsexec.run(["vtysh", "-c", f"{command} json"], ns=namespace, mount_pin=pin, timeout=timeout)
+    if not result.ok:
+        raise RuntimeError(f"vtysh failed: {(result.stderr or result.stdout).strip()[-200:]}")
+    return json.loads(result.stdout or "{}")
 
 
-def run_check(spec: ProbeSpec, namespace: str | None) -> Sample:
+def _routing(spec: ProbeSpec, namespace: str | None, pin: str | None = None) -> tuple[bool, str, float | None]:
+    """Read routing state from the node's FRR (vtysh JSON output)."""
+    check = spec.routing_check
+    if check == "ospf_neighbor":
+        data = _vtysh_json("show ip ospf neighbor", namespace, pin, spec.timeout_s)
+        neighbors = data.get("neighbors", {}) if isinstance(data, dict) else {}
+        for router_id, entries in neighbors.items():
+            for entry in entries if isinstance(entries, list) else [entries]:
+                address = entry.get("ifaceAddress") or entry.get("address")
+                if spec.target in (router_id, address):
+                    state = str(entry.get("nbrState") or entry.get("state") or "")
+                    wanted = spec.routing_state or "Full"
+                    ok = state.split("/")[0] == wanted
+                    return ok, f"OSPF neighbor {spec.target} {state}", None
+        return False, f"OSPF neighbor {spec.target} not found", None
+    if check == "bgp_neighbor":
+        data = _vtysh_json("show bgp summary", namespace, pin, spec.timeout_s)
+        for family in (data.values() if isinstance(data, dict) else []):
+            peer = (family.get("peers") or {}).get(spec.target) if isinstance(family, dict) else None
+            if peer:
+                state = str(peer.get("state"))
+                return state == (spec.routing_state or "Established"), f"BGP neighbor {spec.target} {state}", None
+        return False, f"BGP neighbor {spec.target} not found", None
+    data = _vtysh_json(f"show ip route {spec.target}", namespace, pin, spec.timeout_s)
+    routes = data.get(spec.target or "", []) if isinstance(data, dict) else []
+    selected = [r for r in routes if r.get("selected")]
+    if not selected:
+        return False, f"no selected route to {spec.target}", None
+    hops = [h.get("interfaceName") or h.get("ip") or "" for r in selected for h in r.get("nexthops", [])
+            if h.get("active", True)]
+    if spec.routing_via and spec.routing_via not in hops:
+        return False, f"route to {spec.target} via {', '.join(hops) or 'none'}, expected {spec.routing_via}", None
+    return True, f"route to {spec.target} via {', '.join(hops)}", None
+
+
+CHECKS = {"tcp": _tcp, "http": _http, "ping": _ping, "command": _command, "freshness": _freshness,
+          "routing": _routing}
+
+
+def run_check(spec: ProbeSpec, namespace: str | None, mount_pin: str | None = None) -> Sample:
     """Run one check of ``spec``; never raises for a failing target."""
     started = time.monotonic()
     try:
-        ok, detail, value = CHECKS[spec.kind](spec, namespace)
+        ok, detail, value = CHECKS[spec.kind](spec, namespace, mount_pin)
     except Exception as exc:  # a probe must report, not crash the scheduler
         ok, detail, value = False, f"probe error: {type(exc).__name__}: {exc}", None
     return Sample(ok=ok, detail=detail, latency_s=time.monotonic() - started, value=value)

@@ -100,11 +100,12 @@ class ProbeScheduler:
     """
 
     def __init__(self, probes: list[tuple[ProbeSpec, str | None]], on_sample: SampleCallback,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, mount_pins: dict[str, str] | None = None) -> None:
         self.probes = probes
         self.on_sample = on_sample
         self.clock = clock or Clock()
         self.trackers = {spec.name: ProbeTracker(spec) for spec, _ in probes}
+        self.mount_pins = mount_pins or {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -135,7 +136,7 @@ class ProbeScheduler:
         next_ns = self.clock.monotonic_ns()
         while not self._stop.is_set():
             t_ns = self.clock.monotonic_ns()
-            sample = run_check(spec, namespace)
+            sample = run_check(spec, namespace, self.mount_pins.get(namespace or ""))
             self._record(spec, t_ns, sample)
             next_ns += interval_ns
             now = self.clock.monotonic_ns()

@@ -31,6 +31,7 @@ PROBE_KEYS = {
     "http": PROBE_COMMON | {"url", "expect_status", "expect_regex"},
     "command": PROBE_COMMON | {"command", "expect_exit", "expect_regex"},
     "freshness": PROBE_COMMON | {"url", "command", "field", "field_type", "tolerance"},
+    "routing": PROBE_COMMON | {"check", "neighbor", "prefix", "state", "via"},
 }
 FAULT_KEYS = {
     "link_down": {"name", "kind", "link", "ends"},
@@ -259,6 +260,23 @@ def _load_probe(f: Field) -> ProbeSpec:
         spec["url"] = _check_url(f.require("url", "write url: http://ADDRESS:PORT/path"))
         if f.has("expect_status"):
             spec["expect_status"] = f["expect_status"].int(minimum=100, maximum=599)
+    elif kind == "routing":
+        check = f.require("check", "set check: ospf_neighbor, bgp_neighbor or route").str(
+            choices=("ospf_neighbor", "bgp_neighbor", "route"))
+        spec["routing_check"] = check
+        if check == "route":
+            pf = f.require("prefix", "give the prefix, e.g. 192.168.2.0/24")
+            try:
+                spec["target"] = str(ipaddress.ip_network(pf.str(), strict=False))
+            except ValueError:
+                raise pf.fail("invalid prefix", "write it as 192.168.2.0/24") from None
+            if f.has("via"):
+                spec["routing_via"] = f["via"].str()
+        else:
+            spec["target"] = _check_target(f.require("neighbor", "give the neighbor's address or router id"),
+                                           with_port=False)
+            if f.has("state"):
+                spec["routing_state"] = f["state"].str()
     elif kind == "command":
         spec["command"] = f.require("command", "give the shell command to run").str()
         if f.has("expect_exit"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "command")
-PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness")
+PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness", "routing")
 STEP_KINDS = ("jail", "ssh", "console", "python", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
 SLA_NAMES = ("detect", "oob_access", "recover", "stale_data", "outage")
@@ -74,6 +74,9 @@ class ProbeSpec:
     field: str = "age_s"
     field_type: str = "age"
     tolerance_s: float | None = None
+    routing_check: str | None = None
+    routing_state: str | None = None
+    routing_via: str | None = None
 
 
 @dataclass(frozen=True)
