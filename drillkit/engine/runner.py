@@ -58,10 +58,11 @@ def lab_context(topo: Topology, state: LabState) -> LabContext:
         mount_pins=dict(state.mount_pins),
         mgmt={name: info["mgmt_ipv4"] for name, info in state.nodes.items() if info.get("mgmt_ipv4")},
         jail=state.jail, mgmt_ns=state.mgmt_ns, ssh_key=state.ssh_key, known_hosts=state.known_hosts,
+        backend=state.backend, kinds={name: info.get("kind", "") for name, info in state.nodes.items()},
     )
 
 
-def ensure_lab(topo: Topology, *, bring_up: bool) -> tuple[LabState, bool]:
+def ensure_lab(topo: Topology, *, bring_up: bool, backend: str = "netns") -> tuple[LabState, bool]:
     """Return the running lab's state, building the lab first when allowed.
 
     Returns:
@@ -72,10 +73,20 @@ def ensure_lab(topo: Topology, *, bring_up: bool) -> tuple[LabState, bool]:
     if running:
         assert state is not None
         return state, False
+    if backend == "containerlab" and not bring_up:
+        from ..lab.containerlab import ContainerlabBackend
+
+        return ContainerlabBackend().attach(topo), False
     if not bring_up:
         raise LabStateError(f"lab {topo.name!r} is not up; run 'drillkit lab up {topo.path}' first, "
                             "or pass --lab-up to build it for this run")
-    return NetnsBackend().up(topo), True
+    from ..lab import get_backend
+
+    if backend == "containerlab":
+        from ..lab.containerlab import ContainerlabBackend
+
+        return ContainerlabBackend().up(topo), not running and ContainerlabBackend().containerlab is not None
+    return get_backend(backend).up(topo), True
 
 
 class DrillRunner:
@@ -181,13 +192,15 @@ class DrillRunner:
         scenario = self.scenario
         nsexec.require_root("drillkit run")
         topo = load_topology(scenario.lab.topology)
-        state, brought_up = ensure_lab(topo, bring_up=self.lab_up)
+        state, brought_up = ensure_lab(topo, bring_up=self.lab_up, backend=scenario.lab.backend)
         try:
             return self._run_on_lab(topo, state)
         finally:
             if brought_up:
+                from ..lab import get_backend
+
                 self._say(f"tearing down lab {topo.name}")
-                NetnsBackend().down(topo.name, topo=topo)
+                get_backend(state.backend).down(topo.name, topo=topo)
 
     def _new_run_dir(self) -> tuple[str, Path]:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -6,7 +6,8 @@ from ..errors import FaultError
 from ..lab.topology import Topology
 from ..scenario.model import FaultSpec
 from .base import Fault, LabContext
-from .kinds import Blackhole, CommandFault, Interface, LinkDown, NodeIsolation, fault_from_record
+from .kinds import (Blackhole, CommandFault, Interface, LinkDown, NetemCut, NodeIsolation, NodeStop,
+                    fault_from_record)
 
 __all__ = ["Fault", "LabContext", "build_fault", "fault_from_record", "Interface"]
 
@@ -34,6 +35,15 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
         unique = list(dict.fromkeys(chosen))
         interfaces = [iface(ep.node, ep.interface) for ep in unique if topo.nodes[ep.node].kind != "bridge"]
         if spec.kind == "link_down":
+            if ctx.backend == "containerlab":
+                from ..lab.containerlab import is_vm_kind
+
+                vm_kinds = sorted({ctx.kinds.get(ep.node, topo.nodes[ep.node].kind) for ep in (link.a, link.b)
+                                   if is_vm_kind(ctx.kinds.get(ep.node, topo.nodes[ep.node].kind))})
+                if vm_kinds:
+                    both = [iface(ep.node, ep.interface) for ep in (link.a, link.b)]
+                    return NetemCut(spec.name, both, f"{', '.join(vm_kinds)} runs a VM whose guest does not see "
+                                                     "carrier loss, so the link gets 100 % loss on both ends")
             return LinkDown(spec.name, interfaces)
         return Blackhole(spec.name, interfaces=interfaces)
     if spec.kind == "blackhole":
@@ -43,6 +53,12 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
         assert spec.node is not None
         ends = [ep for link in topo.node_links(spec.node) for ep in link.endpoints() if ep.node == spec.node]
         return NodeIsolation(spec.name, [iface(ep.node, ep.interface) for ep in ends])
+    if spec.kind == "node_stop":
+        assert spec.node is not None
+        if ctx.backend != "containerlab":
+            raise FaultError("node_stop needs a lab deployed by containerlab (lab.backend: containerlab); "
+                             "on the netns backend use node_isolation", fault=spec.name)
+        return NodeStop(spec.name, spec.node, topo.path)
     if spec.kind == "command":
         assert spec.node and spec.inject and spec.restore
         return CommandFault(spec.name, spec.node, ctx.namespace(spec.node), spec.inject, spec.restore,

@@ -29,6 +29,8 @@ class LabContext:
     mgmt_ns: str | None = None
     ssh_key: str | None = None
     known_hosts: str | None = None
+    backend: str = "netns"
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def namespace(self, node: str) -> str:
         return self.namespaces[node]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ..errors import FaultError
+from ..errors import FaultError, LabError
 from ..lab import nsexec
 
 log = logging.getLogger(__name__)
@@ -289,7 +289,102 @@ class CommandFault:
                    record.get("mount_pin"))
 
 
-RECORD_TYPES: dict[str, Any] = {cls.kind: cls for cls in (LinkDown, NodeIsolation, Blackhole, CommandFault)}
+class NetemCut:
+    """Cut a link of a VM-based node with 100 % loss through ``containerlab tools netem``.
+
+    The VM inside a vrnetlab container does not see its container's veth lose
+    carrier, so setting the link down would not reach the guest's routing.
+    """
+
+    kind: ClassVar[str] = "netem_cut"
+
+    def __init__(self, name: str, interfaces: list[Interface], reason: str = "") -> None:
+        self.name = name
+        self.interfaces = interfaces
+        self.reason = reason
+
+    def describe(self) -> str:
+        ends = ", ".join(f"{i.node}:{i.ifname}" for i in self.interfaces)
+        return f"100 % loss on {ends} with containerlab tools netem ({self.reason})"
+
+    def prepare(self) -> None:
+        pass
+
+    def _set(self, loss: float) -> None:
+        from ..lab.containerlab import ContainerlabBackend
+
+        backend = ContainerlabBackend()
+        for iface in self.interfaces:
+            try:
+                backend.netem_loss(iface.namespace, iface.ifname, loss)
+            except LabError as exc:
+                raise FaultError(str(exc), fault=self.name) from None
+
+    def inject(self) -> None:
+        self._set(100)
+
+    def restore(self) -> None:
+        self._set(0)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "interfaces": [i.to_record() for i in self.interfaces],
+                "reason": self.reason}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NetemCut:
+        return cls(record["name"], [Interface(**i) for i in record["interfaces"]], record.get("reason", ""))
+
+
+class NodeStop:
+    """Stop a node with ``containerlab stop --node`` and start it again on restore.
+
+    ``docker stop`` would destroy the container's veth links; containerlab's own
+    stop and start keep the wiring.
+    """
+
+    kind: ClassVar[str] = "node_stop"
+
+    def __init__(self, name: str, node: str, topology: str) -> None:
+        self.name = name
+        self.node = node
+        self.topology = topology
+
+    def describe(self) -> str:
+        return f"stop node {self.node} (containerlab stop --node)"
+
+    def prepare(self) -> None:
+        pass
+
+    def _backend_and_topo(self):
+        from ..lab.containerlab import ContainerlabBackend
+        from ..lab.topology import load_topology
+
+        return ContainerlabBackend(), load_topology(self.topology)
+
+    def inject(self) -> None:
+        backend, topo = self._backend_and_topo()
+        try:
+            backend.stop_node(topo, self.node)
+        except LabError as exc:
+            raise FaultError(str(exc), fault=self.name) from None
+
+    def restore(self) -> None:
+        backend, topo = self._backend_and_topo()
+        try:
+            backend.start_node(topo, self.node)
+        except LabError as exc:
+            raise FaultError(str(exc), fault=self.name) from None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "node": self.node, "topology": self.topology}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NodeStop:
+        return cls(record["name"], record["node"], record["topology"])
+
+
+RECORD_TYPES: dict[str, Any] = {cls.kind: cls for cls in (LinkDown, NodeIsolation, Blackhole, CommandFault,
+                                                          NetemCut, NodeStop)}
 
 
 def fault_from_record(record: dict[str, Any]):

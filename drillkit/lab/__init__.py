@@ -1,0 +1,46 @@
+"""Labs: topology files and the backends that build or attach to them.
+
+Backends register under the ``drillkit.backends`` entry-point group, so a site can
+add its own (a PDU-driven rack, a vendor lab manager) without forking drillkit.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from ..errors import LabError
+
+
+class Backend(Protocol):
+    """What a backend provides to the CLI and the drill runner."""
+
+    name: str
+
+    def up(self, topo: Any) -> Any:
+        """Build (or attach to) the lab and return its state."""
+
+    def down(self, lab: str, *, topo: Any = None) -> list[str]:
+        """Remove what the lab created; return the removed namespaces."""
+
+
+BUILTIN = {"netns": "drillkit.lab.netns:NetnsBackend", "containerlab": "drillkit.lab.containerlab:ContainerlabBackend"}
+
+
+def get_backend(name: str) -> Backend:
+    """Return a backend instance by name.
+
+    Raises:
+        LabError: no backend has that name.
+    """
+    target = BUILTIN.get(name)
+    if target is None:
+        for ep in entry_points(group="drillkit.backends"):
+            if ep.name == name:
+                return ep.load()()
+        known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group="drillkit.backends")})
+        raise LabError(f"unknown lab backend {name!r}; available: {', '.join(known)}")
+    module, _, cls = target.partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), cls)()

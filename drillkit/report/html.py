@@ -12,17 +12,20 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
-import json
 import logging
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from ..engine.analysis import Analysis, Window
+from ..engine.analysis import Analysis
+from . import oob_sections
+from .formatting import format_seconds, format_signed, summary_fields
+from .timeline import LABEL_WIDTH, RIGHT_PAD, SVG_WIDTH, Timeline, build_timeline, nice_tick_step
+
+__all__ = ["LABEL_WIDTH", "RIGHT_PAD", "SVG_WIDTH", "Timeline", "build_timeline", "format_seconds",
+           "nice_tick_step", "render_html", "write_html"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ MEASUREMENT_ORDER = ("detect", "oob_access", "recover", "outage", "stale_data")
 
 # Fields every journal line has, which the event log shows in their own columns.
 _ENVELOPE_FIELDS = frozenset({"seq", "type", "t", "mono_ns", "wall"})
-# Event types whose rows the log highlights because they change the verdict.
+# Event types whose rows the log highlights because they change the verdict. A finding
+# row is highlighted too when its check failed.
 _ALERT_TYPES = frozenset({"error", "stop", "violation"})
 
 # The page's only script. It is kept here, not in the template, so that its
@@ -135,6 +139,14 @@ def _verdict(analysis: Analysis) -> dict[str, Any]:
     missed = analysis.missed_slas
     if missed:
         lines.append("Missed SLA: " + ", ".join(s.name for s in missed))
+    if analysis.violations:
+        count = len(analysis.violations)
+        lines.append(f"{count} in-band access attempt{'s' if count != 1 else ''} during the drill, "
+                     "listed under Violations")
+    hardening = oob_sections.hardening_summary(analysis)
+    if hardening["failed"]:
+        lines.append(f"{hardening['failed']} of {hardening['total']} OOB hardening checks failed "
+                     f"({', '.join(hardening['failed_checks'])}), listed under Hardening findings")
     if analysis.failures:
         count = len(analysis.failures)
         lines.append(f"{count} failure{'s' if count != 1 else ''}, listed under Failures")
@@ -252,14 +264,6 @@ def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
     return rows
 
 
-def _violation_rows(analysis: Analysis) -> list[dict[str, Any]]:
-    rows = []
-    for event in analysis.violations:
-        fields = {k: v for k, v in event.items() if k not in _ENVELOPE_FIELDS}
-        rows.append({"t": format_seconds(event.get("t")), "fields": summary_fields(fields)})
-    return rows
-
-
 def _verify_rows(analysis: Analysis) -> list[dict[str, Any]]:
     return [{"check": e.get("check", ""), "ok": bool(e.get("ok")), "detail": e.get("detail", ""),
              "t": format_seconds(e.get("t"))}
@@ -269,6 +273,13 @@ def _verify_rows(analysis: Analysis) -> list[dict[str, Any]]:
 def _step_transcripts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[str]]:
     """Pair step.start with step.end events, and list the scenario's steps that never started."""
     specs = {s["name"]: s for s in analysis.run.get("steps", [])}
+    notes: dict[str, list[str]] = {}
+    accesses: dict[str, list[str]] = {}
+    for event in analysis.events:
+        if event["type"] == "console.note":
+            notes.setdefault(str(event.get("step")), []).append(str(event.get("note") or ""))
+        elif event["type"] == "oob.access":
+            accesses.setdefault(str(event.get("step")), []).append(_access_text(event))
     started: dict[str, dict[str, Any]] = {}
     transcripts = []
     for event in analysis.events:
@@ -291,6 +302,8 @@ def _step_transcripts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[st
                 "output": output,
                 "start": format_seconds(begin),
                 "duration": format_seconds(float(event["t"]) - begin),
+                "notes": notes.get(event["step"], []),
+                "accesses": accesses.get(event["step"], []),
             })
     for name, event in started.items():
         transcripts.append({
@@ -298,10 +311,19 @@ def _step_transcripts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[st
             "oob": bool(specs.get(name, {}).get("oob")), "continue_on_error": False, "ok": False, "exit": None,
             "error": "no step.end event, so the run ended or was killed while this step was running", "output": "",
             "start": format_seconds(event.get("t")), "duration": "\u2014",
+            "notes": notes.get(name, []), "accesses": accesses.get(name, []),
         })
     ran = {t["name"] for t in transcripts}
     not_run = [name for name in specs if name not in ran]
     return transcripts, not_run
+
+
+def _access_text(event: dict[str, Any]) -> str:
+    at = event.get("at", event.get("t"))
+    text = f"reached the console prompt of {event.get('node')} at {format_seconds(None if at is None else float(at))}"
+    if event.get("since_inject") is not None:
+        text += f", {format_seconds(float(event['since_inject']))} after inject"
+    return text
 
 
 def _probe_rows(analysis: Analysis) -> list[dict[str, Any]]:
@@ -345,6 +367,9 @@ def _event_summary(event: dict[str, Any]) -> list[tuple[str, str]]:
     if kind == "step.end" and fields.get("output"):
         lines = str(fields["output"]).splitlines()
         fields["output"] = f"{len(lines)} line{'s' if len(lines) != 1 else ''}, shown under Step transcripts"
+    if kind == "operator.session" and fields.get("transcript"):
+        lines = str(fields["transcript"]).splitlines()
+        fields["transcript"] = f"{len(lines)} line{'s' if len(lines) != 1 else ''}, shown under Operator sessions"
     return summary_fields(fields)
 
 
@@ -363,7 +388,7 @@ def _event_log(analysis: Analysis) -> tuple[list[dict[str, Any]], list[dict[str,
             "wall": str(event.get("wall", "")),
             "type": kind,
             "type_index": index,
-            "alert": kind in _ALERT_TYPES,
+            "alert": kind in _ALERT_TYPES or (kind == "finding" and not event.get("ok")),
             "fields": _event_summary(event),
         })
     # probe.sample rows start hidden because a run writes one per probe interval.
@@ -420,7 +445,13 @@ def render_html(analysis: Analysis) -> str:
         "phases": _phase_rows(analysis),
         "faults": _fault_rows(analysis),
         "failures": analysis.failures,
-        "violations": _violation_rows(analysis),
+        "violations": oob_sections.violation_rows(analysis),
+        "guards": oob_sections.guard_descriptions(analysis),
+        "findings": oob_sections.finding_rows(analysis),
+        "hardening": oob_sections.hardening_summary(analysis),
+        "oob_access": oob_sections.oob_access_rows(analysis),
+        "console_notes": oob_sections.console_notes(analysis),
+        "operator_sessions": oob_sections.operator_session_rows(analysis),
         "verify": _verify_rows(analysis),
         "transcripts": transcripts,
         "steps_not_run": steps_not_run,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..engine.analysis import Analysis, Window
 from .formatting import format_seconds
+from .oob_sections import describe_violation, operator_sessions, violation_instant
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ AXIS_HEIGHT = 40.0
 CHAR_WIDTH = 6.6
 TAG_CHAR_WIDTH = 5.8
 MIN_SEGMENT_WIDTH = 1.5
+# Width of the tick that marks an instant inside a lane (an in-band attempt, a console prompt reached).
+TICK_WIDTH = 3.0
 
 _MARK_CSS = {"inject": "mark-inject", "detect": "mark-detect", "oob_access": "mark-oob", "recover": "mark-recover",
              "stop": "mark-stop", "error": "mark-stop"}
@@ -120,6 +123,11 @@ class _Scale:
         x0 = self.x(start)
         x1 = self.x(self.end_t if end is None else end)
         return x0, max(round(x1 - x0, 2), MIN_SEGMENT_WIDTH)
+
+    def tick(self, t: float) -> tuple[float, float]:
+        """Return the x and width of a tick centred on ``t``, kept inside the plot."""
+        x = min(max(self.x(t) - TICK_WIDTH / 2, self.left), self.right - TICK_WIDTH)
+        return round(x, 2), TICK_WIDTH
 
 
 def _timeline_end(analysis: Analysis) -> float:
@@ -202,6 +210,24 @@ def _phase_lane(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
         lane.segments.append(Segment(x, width, css, title, window.label if _fits(window.label, width) else ""))
 
 
+def _violation_lane(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
+    """Draw one tick per in-band attempt, with its uncertainty as a band on both sides."""
+    if not analysis.violations:
+        return
+    count = len(analysis.violations)
+    lane = stack.lane("in-band attempts", tag="violation", tag_css="role role-violation",
+                      title=f"{count} in-band access attempt{'s' if count != 1 else ''} recorded during the drill")
+    for event in analysis.violations:
+        at, uncertainty = violation_instant(event)
+        title = describe_violation(event)
+        if uncertainty > 0:
+            x, width = scale.span(at - uncertainty, at + uncertainty)
+            lane.segments.append(Segment(x, width, "violation-band", title))
+        x, width = scale.tick(at)
+        css = "violation-tick violation-open" if event.get("blocked") is False else "violation-tick"
+        lane.segments.append(Segment(x, width, css, title))
+
+
 def _probe_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
     probes = analysis.run.get("probes", [])
     if not probes:
@@ -249,6 +275,10 @@ def _step_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
     names = list(specs) + [n for n in analysis.step_lanes if n not in specs]
     if not names:
         return
+    accesses: dict[str, list[dict[str, Any]]] = {}
+    for event in analysis.events:
+        if event["type"] == "oob.access":
+            accesses.setdefault(str(event.get("step")), []).append(event)
     stack.heading("Recovery steps")
     for name in names:
         spec = specs.get(name, {})
@@ -261,6 +291,36 @@ def _step_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
             state = "ok" if window.ok else "failed"
             lane.segments.append(Segment(x, width, "step-ok" if window.ok else "step-fail",
                                          _window_title(window, f"step {name} {state}")))
+        for event in accesses.get(name, []):
+            at = float(event.get("at", event["t"]))
+            x, width = scale.tick(at)
+            title = f"console of {event.get('node')} reached its prompt at {format_seconds(at)}"
+            if event.get("since_inject") is not None:
+                title += f", {format_seconds(float(event['since_inject']))} after inject"
+            lane.segments.append(Segment(x, width, "access-tick", title))
+
+
+def _operator_lanes(stack: _LaneStack, scale: _Scale, analysis: Analysis) -> None:
+    """Draw one lane per node and operator with the interactive console sessions recorded in the journal."""
+    sessions = operator_sessions(analysis)
+    if not sessions:
+        return
+    stack.heading("Operator sessions")
+    lanes: dict[tuple[str, str], Lane] = {}
+    for session in sessions:
+        key = (session.node, session.operator)
+        if key not in lanes:
+            lanes[key] = stack.lane(f"{session.node} console", tag=session.operator, tag_css="role role-operator",
+                                    title=f"{session.operator} on the console of {session.node}")
+        if session.start is None:
+            continue
+        x, width = scale.span(session.start, session.end)
+        end = "the end of the run, with no end event" if session.end is None else format_seconds(session.end)
+        title = f"{session.operator} on the console of {session.node} from {format_seconds(session.start)} to {end}"
+        if session.exit is not None:
+            title += f", exit {session.exit}"
+        css = "operator" if session.ended else "operator operator-open"
+        lanes[key].segments.append(Segment(x, width, css, title))
 
 
 def _marker_events(analysis: Analysis) -> list[tuple[float, str, float, str]]:
@@ -308,7 +368,7 @@ def _place_markers(scale: _Scale, analysis: Analysis) -> list[Marker]:
 
 
 def build_timeline(analysis: Analysis) -> Timeline:
-    """Lay out the timeline: fault and phase lanes, one lane per probe and per step, and markers.
+    """Lay out the timeline: fault, phase and violation lanes, a lane per probe, step and operator, and markers.
 
     Coordinates are SVG user units in a viewBox ``SVG_WIDTH`` wide. The time axis
     runs from the start of the run to its last event.
@@ -322,8 +382,10 @@ def build_timeline(analysis: Analysis) -> Timeline:
 
     fault_bands = _fault_lane(stack, scale, analysis)
     _phase_lane(stack, scale, analysis)
+    _violation_lane(stack, scale, analysis)
     _probe_lanes(stack, scale, analysis)
     _step_lanes(stack, scale, analysis)
+    _operator_lanes(stack, scale, analysis)
     lanes_bottom = stack.y
 
     step = nice_tick_step(end_t)

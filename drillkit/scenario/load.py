@@ -37,6 +37,7 @@ FAULT_KEYS = {
     "link_down": {"name", "kind", "link", "ends"},
     "blackhole": {"name", "kind", "node", "link", "prefix"},
     "node_isolation": {"name", "kind", "node"},
+    "node_stop": {"name", "kind", "node"},
     "command": {"name", "kind", "node", "inject", "restore"},
 }
 STEP_COMMON = {"name", "kind", "timeout", "continue_on_error"}
@@ -192,7 +193,7 @@ def _load_lab(f: Field, base: Path) -> LabRef:
     f.mapping()
     f.check_keys({"topology", "backend", "manage"})
     topo = _resolve_path(f.require("topology", "name the containerlab topology file"), base)
-    backend = f["backend"].str(choices=("netns",)) if f.has("backend") else "netns"
+    backend = f["backend"].str(choices=("netns", "containerlab")) if f.has("backend") else "netns"
     manage = f["manage"].bool() if f.has("manage") else False
     return LabRef(topology=str(topo), backend=backend, manage=manage)
 
@@ -231,7 +232,7 @@ def _load_fault(f: Field) -> FaultSpec:
             node = f.require("node", "name the node whose traffic to the prefix is dropped").str()
             return FaultSpec(node=node, prefix=prefix, **common)
         return FaultSpec(link=f["link"].str(), node=f["node"].str() if f.has("node") else None, **common)
-    if kind == "node_isolation":
+    if kind in ("node_isolation", "node_stop"):
         return FaultSpec(node=f.require("node").str(), **common)
     return FaultSpec(node=f.require("node", "name the node the commands run in").str(),
                      inject=f.require("inject", "give the command that injects the fault").str(),

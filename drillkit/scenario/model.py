@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "command")
+FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness", "routing")
 STEP_KINDS = ("jail", "ssh", "console", "python", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
