@@ -33,25 +33,28 @@ def _topology_or_lab(value: str):
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    from .lab.netns import NetnsBackend
+    from .lab import get_backend
     from .lab.topology import load_topology
 
     topo = load_topology(args.topology)
-    state = NetnsBackend().up(topo)
-    _err(f"lab {topo.name} is up: {len(topo.nodes)} nodes, {len(topo.links)} links; "
-         f"OOB jail {state.jail}, OOB gateway {state.mgmt_gateway}")
+    state = get_backend(args.backend).up(topo)
+    _err(f"lab {topo.name} is up ({state.backend}): {len(state.nodes)} nodes, {len(topo.links)} links; "
+         f"OOB jail {state.jail or 'none'}")
     return cmd_lab_status(argparse.Namespace(lab=topo.name))
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
     from .engine.rollback import restore_pending
-    from .lab.netns import NetnsBackend
+    from .lab import get_backend
+    from .lab.state import LabState
 
     name, topo = _topology_or_lab(args.lab)
     for outcome in restore_pending(name):
         _err(f"restored fault {outcome.fault} of run {outcome.run_id}" if outcome.ok
              else f"could not restore fault {outcome.fault}: {outcome.error}")
-    deleted = NetnsBackend().down(name, topo=topo)
+    state = LabState.load(name)
+    backend = state.backend if state is not None else "netns"
+    deleted = get_backend(backend).down(name, topo=topo)
     _err(f"lab {name} is down ({len(deleted)} namespaces removed)")
     return 0
 
@@ -184,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
     p = lab_sub.add_parser("up", help="build a lab from a containerlab topology file")
     p.add_argument("topology", help="the *.clab.yml file")
+    p.add_argument("--backend", choices=("netns", "containerlab"), default="netns",
+                   help="netns (default) builds the lab from network namespaces; containerlab deploys it with "
+                        "containerlab, or attaches to a lab containerlab already runs")
     p.set_defaults(func=cmd_lab_up)
     p = lab_sub.add_parser("down", help="remove every namespace, link and process of a lab")
     p.add_argument("lab", help="the topology file or the lab name")

@@ -11,7 +11,7 @@ from conftest import needs_root
 @needs_root
 def test_suite_left_no_namespaces():
     names = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
-    ours = [n for n in names if n.startswith(("clab-edge-ai-", "clab-t-", "dk-edge-ai-", "dk-t-"))]
+    ours = [n for n in names if n.startswith(("clab-edge-ai-", "clab-frr-triangle-", "clab-t-", "dk-"))]
     assert ours == []
 
 
@@ -19,6 +19,8 @@ def test_suite_left_no_namespaces():
 def test_suite_left_no_lab_processes():
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "edge_service.py" not in ps
+    assert "/usr/lib/frr/watchfrr" not in ps
+    assert "ser2net" not in ps
     assert "/run/drillkit/labs/" not in ps
 
 

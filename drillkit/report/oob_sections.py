@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.analysis import Analysis
-from .formatting import format_seconds, format_signed, summary_fields
+from .formatting import format_seconds, summary_fields
 
 HARDENING_DESCRIPTIONS = {
     "console_auth": "the console server rejects an SSH login without credentials",
@@ -73,6 +73,13 @@ def describe_violation(event: dict[str, Any]) -> str:
     return text
 
 
+def _relative_to_inject(at: float, inject_t: float | None) -> str:
+    if inject_t is None:
+        return ""
+    offset = at - inject_t
+    return f"{format_seconds(abs(offset))} {'after' if offset >= 0 else 'before'} inject"
+
+
 def violation_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """Build one row per in-band attempt, in time order."""
     rows = []
@@ -83,7 +90,7 @@ def violation_rows(analysis: Analysis) -> list[dict[str, Any]]:
         rows.append({
             "at": format_seconds(at),
             "uncertainty": format_seconds(uncertainty) if uncertainty else "",
-            "since_inject": "" if analysis.inject_t is None else format_signed(at - analysis.inject_t),
+            "since_inject": _relative_to_inject(at, analysis.inject_t),
             "seen_by": _seen_by(event.get("where")),
             "source": str(event.get("source") or "\u2014"),
             "destination": str(event.get("destination") or "\u2014"),
