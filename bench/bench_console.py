@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -129,6 +131,14 @@ def wait_all_up(topo: Topology, ctx: LabContext, timeout_s: float = LINK_WAIT_S)
         time.sleep(0.05)
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Return the busy and the total CPU seconds of all CPUs since boot, from the first line of /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
 def time_session_setup(plan: ConsolePlan, ctx: LabContext, node: str) -> tuple[float, float]:
     """Open an SSH console session to ``node`` from the OOB jail and wake it.
 
@@ -144,6 +154,51 @@ def time_session_setup(plan: ConsolePlan, ctx: LabContext, node: str) -> tuple[f
         finally:
             session.close()
         return (opened - started) * 1000, (woken - opened) * 1000
+
+    return in_namespace(ctx.jail, work, 60)
+
+
+LOGIN_PHASES = ("TCP connect", "key exchange", "public key auth", "channel open", "pty and shell request",
+                "Enter to prompt")
+
+
+def time_login_phases(plan: ConsolePlan, ctx: LabContext, node: str, nodelay: bool) -> list[float]:
+    """Log in to ``node``'s console line with paramiko step by step, as ``SshConsoleTransport`` does in one call.
+
+    This is a diagnostic for the session setup figure. ``nodelay`` sets TCP_NODELAY on
+    the client socket, which drillkit does not do. Returns the ms of each of ``LOGIN_PHASES``.
+    """
+    import paramiko
+
+    def work() -> list[float]:
+        stamps = [time.perf_counter()]
+        sock = socket.create_connection((plan.address, 22), timeout=10)
+        if nodelay:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stamps.append(time.perf_counter())
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=10)
+            stamps.append(time.perf_counter())
+            transport.auth_publickey(plan.lines[node].user, paramiko.Ed25519Key.from_private_key_file(ctx.ssh_key))
+            stamps.append(time.perf_counter())
+            channel = transport.open_session(timeout=10)
+            stamps.append(time.perf_counter())
+            channel.get_pty(term="vt100", width=200, height=50)
+            channel.invoke_shell()
+            stamps.append(time.perf_counter())
+            channel.settimeout(5)
+            channel.sendall(b"\r")
+            output = b""
+            while not output.rstrip().endswith(b"#"):
+                chunk = channel.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"console {node} closed the channel before the prompt; output: {output!r}")
+                output += chunk
+            stamps.append(time.perf_counter())
+        finally:
+            transport.close()
+        return [(later - earlier) * 1000 for earlier, later in zip(stamps, stamps[1:])]
 
     return in_namespace(ctx.jail, work, 60)
 
@@ -193,17 +248,22 @@ def run_recovery_round(topo: Topology, ctx: LabContext, plan: ConsolePlan, targe
     """Set the targets down, recover them in ``mode`` (sequential or concurrent) and check that all links are up."""
     set_interfaces_down(ctx, targets)
     recover = recover_sequential if mode == "sequential" else recover_concurrent
+    busy_before, all_before = machine_cpu_seconds()
+    process_before = time.process_time()
     started = time.monotonic()
     records = recover(plan, ctx, targets)
     total = time.monotonic() - started
+    process_cpu = time.process_time() - process_before
+    busy_after, all_after = machine_cpu_seconds()
     wait_all_up(topo, ctx)
     per_node = [record.seconds for record in records]
     slowest = max(records, key=lambda record: record.seconds)
-    return {"total_s": total, "per_node_s": per_node, "slowest_node": slowest.node}
+    return {"total_s": total, "per_node_s": per_node, "slowest_node": slowest.node, "process_cpu_s": process_cpu,
+            "machine_busy": (busy_after - busy_before) / max(all_after - all_before, 1e-9)}
 
 
 def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes: int = 20,
-        rounds: int = 3) -> dict:
+        rounds: int = 3, phase_repeats: int = 10) -> dict:
     # tempfile.mkdtemp makes the work folder 0700. The console server's sshd reads the
     # lab's authorized_keys as the line's user (uid 65534), which must be able to
     # traverse the folder, or every key login fails with "Authentication failed".
@@ -211,7 +271,8 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
     topo = load_topology(write_chain_topology(workdir, nodes))
     targets = {node: recovery_interface(topo, node) for node in topo.nodes}
     results: dict = {"nodes": nodes, "links": len(topo.links), "setup_open_ms": [], "setup_wake_ms": [],
-                     "netmiko_ms": [], "rounds": []}
+                     "netmiko_ms": [], "rounds": [],
+               "login_phases_ms": {False: [], True: []}}
     started = time.monotonic()
     with benchlib.running_lab(topo) as state:
         results["lab_up_s"] = time.monotonic() - started
@@ -227,6 +288,10 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
             results["setup_wake_ms"].append(wake_ms)
             print(f"  ssh session setup {attempt}/{setup_repeats}: open_session {open_ms:.1f} ms, "
                   f"wake {wake_ms:.1f} ms", file=sys.stderr, flush=True)
+        # Alternate the two socket kinds, so that a change of machine load affects both alike.
+        for attempt in range(2 * phase_repeats):
+            nodelay = attempt % 2 == 1
+            results["login_phases_ms"][nodelay].append(time_login_phases(plan, ctx, SETUP_NODE, nodelay))
         for attempt in range(1, netmiko_repeats + 1):
             results["netmiko_ms"].append(time_netmiko_setup(plan, ctx, SETUP_NODE))
             print(f"  netmiko session setup {attempt}/{netmiko_repeats}: {results['netmiko_ms'][-1]:.0f} ms",

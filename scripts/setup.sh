@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what drillkit needs on Debian or Ubuntu, as root: the kernel tools the
-# embedded lab uses, OpenSSH for OOB access, and a Python virtual environment
-# in .venv with drillkit installed in editable mode.
+# embedded lab uses, OpenSSH, socat and ser2net for OOB access and consoles, FRR
+# for router nodes, and a Python virtual environment in .venv with drillkit
+# installed in editable mode.
 # Usage: scripts/setup.sh [--test]   (--test adds pytest, hypothesis and Chromium)
 set -eu
 
@@ -12,9 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-packages="iproute2 nftables openssh-server openssh-client iputils-ping procps util-linux python3 python3-venv python3-pip"
+packages="iproute2 nftables openssh-server openssh-client iputils-ping procps util-linux openssl socat ser2net frr python3 python3-venv python3-pip"
 if [ "${1:-}" = "--test" ]; then
-    packages="$packages chromium"
+    packages="$packages chromium tmux"
 fi
 
 missing=""

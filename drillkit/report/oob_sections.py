@@ -155,6 +155,7 @@ def oob_access_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "note": "" if since_inject is not None else "no inject was recorded before this access",
         })
 
+    step_starts = {e["step"] for e in analysis.events if e["type"] == "step.start"}
     step_outcomes = {e["step"]: e for e in analysis.events if e["type"] == "step.end"}
     console_steps: dict[str, list[str]] = {}
     for step in analysis.run.get("steps", []):
@@ -164,8 +165,10 @@ def oob_access_rows(analysis: Analysis) -> list[dict[str, Any]]:
         reasons = []
         for name in steps:
             outcome = step_outcomes.get(name)
-            if outcome is None:
+            if outcome is None and name in step_starts:
                 reasons.append(f"step {name} did not finish")
+            elif outcome is None:
+                reasons.append(f"step {name} did not run")
             elif outcome.get("ok"):
                 reasons.append(f"step {name} succeeded without reaching a prompt")
             else:

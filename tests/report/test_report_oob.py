@@ -125,7 +125,6 @@ def write_oob_drill(run_dir: Path, *, findings: list[dict[str, Any]] | None = No
     for violation in GUARD_VIOLATIONS if violations is None else violations:
         drill.write("violation", **violation)
     drill.phase("restore", "start")
-    drill.write("fault.restore", fault="inband-guard", ok=True, error=None)
     drill.write("fault.restore", fault="site1-uplink", ok=True, error=None)
     drill.phase("restore", "end", ok=True)
     drill.close()
@@ -171,7 +170,7 @@ def test_violation_row_columns(tmp_path: Path) -> None:
     assert "± 1.000 s" in guard_row
     assert "3.200 s after inject" in guard_row
     assert "guard on node core" in guard_row
-    assert "10.1.1.2 → 10.1.1.1" in guard_row
+    assert '<span class="address">10.1.1.2</span> → <span class="address">10.1.1.1</span>' in guard_row
     assert ">tcp/22<" in guard_row
     assert ">3<" in guard_row
     assert '<span class="badge badge-warn">blocked</span>' in guard_row
@@ -185,8 +184,24 @@ def test_violation_without_port_or_uncertainty(tmp_path: Path) -> None:
     assert ">icmp<" in rows[0]
     assert "OOB API of a python step" in rows[2]
     assert ">api<" in rows[2]
-    assert "step api-fix → core" in rows[2]
+    assert '<span class="address">step api-fix</span> → <span class="address">core</span>' in rows[2]
     assert "±" not in rows[2]
+
+
+def test_violation_before_inject(tmp_path: Path) -> None:
+    early = dict(GUARD_VIOLATIONS[1], at=1.95, uncertainty_s=0.0)
+    rows = table_rows(section(render_oob(tmp_path, violations=[early]), "failures"), "violation-row")
+
+    assert "1.950 s" in rows[0]
+    assert "0.050 s before inject" in rows[0]
+
+
+def test_violation_without_at_uses_event_time(tmp_path: Path) -> None:
+    undated = {k: v for k, v in GUARD_VIOLATIONS[0].items() if k != "at"}
+    rows = table_rows(section(render_oob(tmp_path, violations=[undated]), "failures"), "violation-row")
+
+    assert "8.500 s" in rows[1]  # written at the restore
+    assert "6.500 s after inject" in rows[1]
 
 
 def test_violation_not_blocked(tmp_path: Path) -> None:
@@ -310,12 +325,33 @@ def test_oob_access_per_node(tmp_path: Path) -> None:
     assert list(rows) == ["core", "edge1", "edge2"]
     assert "1.600 s" in rows["core"]
     assert "3.600 s" in rows["core"]
-    assert "console-core" in rows["core"]
-    assert ">ssh<" in rows["core"]
+    assert "step console-core" in rows["core"]
+    assert "over ssh" in rows["core"]
     assert "not reached" in rows["edge1"]
     assert "step console-edge1 failed: no prompt within 2 s" in rows["edge1"]
     assert "not reached" in rows["edge2"]
-    assert "step console-edge2 did not finish" in rows["edge2"]
+    assert "step console-edge2 did not run" in rows["edge2"]
+
+
+def test_oob_access_step_unfinished(tmp_path: Path) -> None:
+    run_dir = write_oob_drill(tmp_path / "run")
+    events = [e for e in read_journal(run_dir / "journal.jsonl")
+              if not (e["type"] == "step.end" and e["step"] == "console-edge1")]
+    access = section(render_html(analyze(events)), "oob-access")
+
+    assert "step console-edge1 did not finish" in access
+
+
+def test_oob_access_before_any_inject(tmp_path: Path) -> None:
+    run_dir = write_oob_drill(tmp_path / "run")
+    events = [dict(e, since_inject=None) if e["type"] == "oob.access" else e
+              for e in read_journal(run_dir / "journal.jsonl")]
+    analysis = analyze(events)
+    row = re.search(r'<tr class="access-row" data-node="core">(.*?)</tr>', render_html(analysis), re.S).group(1)
+
+    assert analysis.oob_access_per_node == {}
+    assert "no inject was recorded before this access" in row
+    assert "3.600 s" in row
 
 
 def test_oob_access_first_session_counts(tmp_path: Path) -> None:
