@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,13 +43,33 @@ from drillkit.faults.base import LabContext
 from drillkit.lab import nsexec
 from drillkit.lab.console import ConsolePlan, load_plan
 from drillkit.lab.topology import Topology, load_topology
-from drillkit.oob.console import in_namespace
+from drillkit.oob.console import LINE_BUSY, LineBusy, in_namespace
 from drillkit.oob.console_step import ConsoleCommand, open_session, run_console_step
 
 CHAIN_LAB = "bench-console"
 SETUP_NODE = "n01"
 TARGET_RATIO = 2.0
 LINK_WAIT_S = 5.0  # how long the kernel may take to report a link up after the last console step
+CPU_SETTLE_S = 0.3  # time for the last console sessions' sshd processes to exit before the CPU counters are read
+BUSY_RETRIES = 3
+BUSY_PAUSE_S = 0.5
+
+
+def retry_busy_line(measure, counter: list[int]):
+    """Call ``measure()``, and call it again after a pause while the console line is busy.
+
+    ser2net serves each line to one connection at a time, and it can still hold the
+    connection of the previous session for a moment after that session closed. Each
+    busy answer adds one to ``counter[0]``.
+    """
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            return measure()
+        except LineBusy:
+            counter[0] += 1
+            if attempt == BUSY_RETRIES:
+                raise
+            time.sleep(BUSY_PAUSE_S)
 
 
 def write_chain_topology(workdir: Path, nodes: int = 20, name: str = CHAIN_LAB) -> Path:
@@ -139,6 +160,20 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
+def process_cpu_seconds(pid_file: Path) -> float:
+    """Return the CPU seconds of the process in ``pid_file`` plus those of its children that it has reaped.
+
+    The console server's sshd listener reaps every per-connection sshd, which in turn
+    reaps the gate script and the socat it runs, so its reaped-children time covers
+    whole SSH console sessions once they have ended.
+    """
+    pid = pid_file.read_text().strip()
+    # Fields after the command name, which is in brackets and may contain spaces: utime is
+    # field 14 of the line, so index 11 after the ")"; stime, cutime and cstime follow.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def time_session_setup(plan: ConsolePlan, ctx: LabContext, node: str) -> tuple[float, float]:
     """Open an SSH console session to ``node`` from the OOB jail and wake it.
 
@@ -192,9 +227,11 @@ def time_login_phases(plan: ConsolePlan, ctx: LabContext, node: str, nodelay: bo
             output = b""
             while not output.rstrip().endswith(b"#"):
                 chunk = channel.recv(4096)
+                output += chunk
+                if LINE_BUSY.search(output.decode(errors="replace")):
+                    raise LineBusy(f"console {node}: line held by another session ({output!r})")
                 if not chunk:
                     raise RuntimeError(f"console {node} closed the channel before the prompt; output: {output!r}")
-                output += chunk
             stamps.append(time.perf_counter())
         finally:
             transport.close()
@@ -243,23 +280,32 @@ def recover_concurrent(plan: ConsolePlan, ctx: LabContext, targets: dict[str, st
         return [future.result() for future in futures]
 
 
+def cpu_counters(console_dir: Path) -> dict[str, float]:
+    """Return CPU seconds so far: this process, the console server's sshd and ser2net, and all CPUs busy."""
+    return {"bench": time.process_time(), "sshd": process_cpu_seconds(console_dir / "sshd.pid"),
+            "ser2net": process_cpu_seconds(console_dir / "ser2net.pid"), "machine": machine_cpu_seconds()[0]}
+
+
 def run_recovery_round(topo: Topology, ctx: LabContext, plan: ConsolePlan, targets: dict[str, str],
-                       mode: str) -> dict:
-    """Set the targets down, recover them in ``mode`` (sequential or concurrent) and check that all links are up."""
+                       console_dir: Path, mode: str) -> dict:
+    """Set the targets down, recover them in ``mode`` (sequential or concurrent) and check that all links are up.
+
+    The CPU figures cover the pass plus the wait for the links, so that the sshd
+    processes of the last sessions have ended and been reaped.
+    """
     set_interfaces_down(ctx, targets)
     recover = recover_sequential if mode == "sequential" else recover_concurrent
-    busy_before, all_before = machine_cpu_seconds()
-    process_before = time.process_time()
+    cpu_before = cpu_counters(console_dir)
     started = time.monotonic()
     records = recover(plan, ctx, targets)
     total = time.monotonic() - started
-    process_cpu = time.process_time() - process_before
-    busy_after, all_after = machine_cpu_seconds()
     wait_all_up(topo, ctx)
+    time.sleep(CPU_SETTLE_S)
+    cpu_after = cpu_counters(console_dir)
     per_node = [record.seconds for record in records]
     slowest = max(records, key=lambda record: record.seconds)
-    return {"total_s": total, "per_node_s": per_node, "slowest_node": slowest.node, "process_cpu_s": process_cpu,
-            "machine_busy": (busy_after - busy_before) / max(all_after - all_before, 1e-9)}
+    return {"total_s": total, "per_node_s": per_node, "slowest_node": slowest.node,
+            "cpu_s": {name: cpu_after[name] - cpu_before[name] for name in cpu_before}}
 
 
 def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes: int = 20,
@@ -272,7 +318,7 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
     targets = {node: recovery_interface(topo, node) for node in topo.nodes}
     results: dict = {"nodes": nodes, "links": len(topo.links), "setup_open_ms": [], "setup_wake_ms": [],
                      "netmiko_ms": [], "rounds": [],
-               "login_phases_ms": {False: [], True: []}}
+               "login_phases_ms": {False: [], True: []}, "busy_setup": [0], "busy_phases": [0]}
     started = time.monotonic()
     with benchlib.running_lab(topo) as state:
         results["lab_up_s"] = time.monotonic() - started
@@ -281,9 +327,11 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
         if plan is None:
             raise RuntimeError(f"lab {topo.name} has no console server: its plan.json is missing")
         wait_all_up(topo, ctx)
+        console_dir = state.lab_dir / "console"
 
         for attempt in range(1, setup_repeats + 1):
-            open_ms, wake_ms = time_session_setup(plan, ctx, SETUP_NODE)
+            open_ms, wake_ms = retry_busy_line(lambda: time_session_setup(plan, ctx, SETUP_NODE),
+                                              results["busy_setup"])
             results["setup_open_ms"].append(open_ms)
             results["setup_wake_ms"].append(wake_ms)
             print(f"  ssh session setup {attempt}/{setup_repeats}: open_session {open_ms:.1f} ms, "
@@ -291,15 +339,17 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
         # Alternate the two socket kinds, so that a change of machine load affects both alike.
         for attempt in range(2 * phase_repeats):
             nodelay = attempt % 2 == 1
-            results["login_phases_ms"][nodelay].append(time_login_phases(plan, ctx, SETUP_NODE, nodelay))
+            phases = retry_busy_line(lambda: time_login_phases(plan, ctx, SETUP_NODE, nodelay),
+                                     results["busy_phases"])
+            results["login_phases_ms"][nodelay].append(phases)
         for attempt in range(1, netmiko_repeats + 1):
             results["netmiko_ms"].append(time_netmiko_setup(plan, ctx, SETUP_NODE))
             print(f"  netmiko session setup {attempt}/{netmiko_repeats}: {results['netmiko_ms'][-1]:.0f} ms",
                   file=sys.stderr, flush=True)
 
         for attempt in range(1, rounds + 1):
-            sequential = run_recovery_round(topo, ctx, plan, targets, "sequential")
-            concurrent = run_recovery_round(topo, ctx, plan, targets, "concurrent")
+            sequential = run_recovery_round(topo, ctx, plan, targets, console_dir, "sequential")
+            concurrent = run_recovery_round(topo, ctx, plan, targets, console_dir, "concurrent")
             results["rounds"].append({"sequential": sequential, "concurrent": concurrent})
             slowest_single = max(sequential["per_node_s"])
             print(f"  recovery round {attempt}/{rounds}: slowest single node {slowest_single:.2f} s, "
@@ -308,9 +358,9 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
     return results
 
 
-def format_results(results: dict) -> str:
-    total_ms = [a + b for a, b in zip(results["setup_open_ms"], results["setup_wake_ms"])]
-    setup_rows = []
+def format_setup(results: dict) -> str:
+    total_ms = [opened + woken for opened, woken in zip(results["setup_open_ms"], results["setup_wake_ms"])]
+    rows = []
     for label, values in (("ssh: open_session + wake()", total_ms),
                           ("ssh: open_session only", results["setup_open_ms"]),
                           ("ssh: wake() only", results["setup_wake_ms"]),
@@ -318,30 +368,67 @@ def format_results(results: dict) -> str:
         if not values:
             continue
         stats = benchlib.summarize(values)
-        setup_rows.append([label, str(stats["n"]), f"{stats['min']:.1f}", f"{stats['median']:.1f}",
-                           f"{stats['p95']:.1f}", f"{stats['max']:.1f}"])
-    setup_table = benchlib.markdown_table(["session to the prompt", "runs", "min ms", "median ms", "p95 ms", "max ms"],
-                                          setup_rows)
+        rows.append([label, str(stats["n"]), f"{stats['min']:.1f}", f"{stats['median']:.1f}",
+                     f"{stats['p95']:.1f}", f"{stats['max']:.1f}"])
+    return benchlib.markdown_table(["session to the prompt", "runs", "min ms", "median ms", "p95 ms", "max ms"], rows)
 
-    round_rows = []
+
+def format_login_phases(results: dict) -> str:
+    by_socket = results["login_phases_ms"]
+    rows = []
+    for index, phase in enumerate(LOGIN_PHASES):
+        rows.append([phase] + [f"{statistics.median(run[index] for run in by_socket[nodelay]):.1f}"
+                               for nodelay in (False, True)])
+    rows.append(["sum"] + [f"{statistics.median(sum(run) for run in by_socket[nodelay]):.1f}"
+                           for nodelay in (False, True)])
+    runs = len(by_socket[False])
+    return benchlib.markdown_table(
+        ["paramiko login phase", f"median ms, default socket ({runs} runs)",
+         f"median ms, TCP_NODELAY on the client ({runs} runs)"], rows)
+
+
+def format_rounds(results: dict) -> str:
+    rows = []
     for number, round_ in enumerate(results["rounds"], start=1):
         sequential, concurrent = round_["sequential"], round_["concurrent"]
         slowest_single = max(sequential["per_node_s"])
         ratio = concurrent["total_s"] / slowest_single
-        round_rows.append([
-            str(number), f"{slowest_single:.2f} ({sequential['slowest_node']})",
-            f"{sum(sequential['per_node_s']) / len(sequential['per_node_s']):.2f}",
-            f"{sequential['total_s']:.2f}", f"{concurrent['total_s']:.2f}",
-            f"{max(concurrent['per_node_s']):.2f}", f"{ratio:.1f}",
+        rows.append([
+            str(number), f"{slowest_single:.3f} ({sequential['slowest_node']})",
+            f"{statistics.fmean(sequential['per_node_s']):.3f}", f"{sequential['total_s']:.2f}",
+            f"{concurrent['total_s']:.3f}", f"{max(concurrent['per_node_s']):.3f}", f"{ratio:.2f}",
             "met" if ratio <= TARGET_RATIO else "missed"])
     nodes = results["nodes"]
-    round_table = benchlib.markdown_table(
+    return benchlib.markdown_table(
         ["round", "slowest single node s", "mean single node s", f"sequential total s ({nodes} nodes)",
-         f"concurrent total s ({nodes} workers)", "slowest node in concurrent pass s",
-         "concurrent / slowest single", f"target <= {TARGET_RATIO:g}x"], round_rows)
-    header = (f"Lab: chain of {nodes} linux nodes and {results['links']} links, up in "
+         f"concurrent total s ({nodes} workers)", "slowest node in concurrent pass s", "concurrent / slowest single",
+         f"target <= {TARGET_RATIO:g}x"], rows)
+
+
+def format_cpu(results: dict) -> str:
+    rows = []
+    for number, round_ in enumerate(results["rounds"], start=1):
+        for mode in ("sequential", "concurrent"):
+            cpu = round_[mode]["cpu_s"]
+            rows.append([str(number), mode, f"{round_[mode]['total_s']:.2f}", f"{cpu['bench']:.2f}",
+                         f"{cpu['sshd']:.2f}", f"{cpu['ser2net']:.2f}", f"{cpu['machine']:.2f}"])
+    return benchlib.markdown_table(
+        ["round", "pass", "wall s", "bench process CPU s", "console sshd and its sessions CPU s", "ser2net CPU s",
+         "all CPUs busy s (whole machine)"], rows)
+
+
+def format_results(results: dict) -> str:
+    header = (f"Lab: chain of {results['nodes']} linux nodes and {results['links']} links, up in "
               f"{results['lab_up_s']:.2f} s.")
-    return f"{header}\n\n{setup_table}\n\n{round_table}"
+    header += (f" Logins answered with a busy line (\"Port already in use\") and repeated after {BUSY_PAUSE_S:g} s: "
+               f"{results['busy_setup'][0]} in the session setup runs, {results['busy_phases'][0]} in the login "
+               "phase runs.")
+    parts = [header, format_setup(results)]
+    if results["login_phases_ms"][False]:
+        parts.append(format_login_phases(results))
+    parts.append(format_rounds(results))
+    parts.append(format_cpu(results))
+    return "\n\n".join(parts)
 
 
 def main() -> None:
@@ -350,17 +437,21 @@ def main() -> None:
                         help="ssh console sessions to time (default 20)")
     parser.add_argument("--netmiko-repeats", type=int, default=3,
                         help="netmiko console sessions to time (default 3; 0 skips them)")
+    parser.add_argument("--phase-repeats", type=int, default=10,
+                        help="paramiko logins timed step by step, per socket kind (default 10; 0 skips them)")
     parser.add_argument("--nodes", type=int, default=20, help="nodes in the chain, each recovered once "
                                                              "per pass (default 20)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="recovery rounds, each a sequential and a concurrent pass (default 3)")
     args = parser.parse_args()
-    if args.setup_repeats < 1 or args.rounds < 1 or args.netmiko_repeats < 0:
-        parser.error("--setup-repeats and --rounds must be at least 1, --netmiko-repeats at least 0")
+    if args.setup_repeats < 1 or args.rounds < 1 or min(args.netmiko_repeats, args.phase_repeats) < 0:
+        parser.error("--setup-repeats and --rounds must be at least 1, --netmiko-repeats and --phase-repeats "
+                     "at least 0")
     benchlib.require_root()
     benchlib.raise_on_signals()
     with benchlib.private_workdir() as workdir:
-        results = run(workdir, args.setup_repeats, args.netmiko_repeats, args.nodes, args.rounds)
+        results = run(workdir, args.setup_repeats, args.netmiko_repeats, args.nodes, args.rounds,
+                      args.phase_repeats)
     print(format_results(results))
     benchlib.check_no_leftovers()
 

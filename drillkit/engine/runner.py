@@ -205,13 +205,16 @@ class DrillRunner:
     def _new_run_dir(self) -> tuple[str, Path]:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         base = self.reports_dir / self.scenario.name
-        run_dir = base / stamp
+        base.mkdir(parents=True, exist_ok=True)
         suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = base / f"{stamp}-{suffix}"
-        run_dir.mkdir(parents=True)
-        return f"{self.scenario.name}-{run_dir.name}", run_dir
+        while True:
+            run_dir = base / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+            try:
+                # mkdir without exist_ok claims the name atomically, also across xdist workers.
+                run_dir.mkdir()
+                return f"{self.scenario.name}-{run_dir.name}", run_dir
+            except FileExistsError:
+                suffix += 1
 
     def _run_on_lab(self, topo: Topology, state: LabState) -> DrillResult:
         from ..report import render_all

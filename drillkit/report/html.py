@@ -1,7 +1,7 @@
 """The self-contained HTML after-action report.
 
 The page is rendered with Jinja2 from ``templates/report.html.j2``. Everything it
-needs is inline: the CSS, the timeline (an SVG drawn here, server-side) and one
+needs is inline: the CSS, the timeline (an SVG laid out server-side in ``timeline.py``) and one
 small script that filters the event log. A Content-Security-Policy meta tag
 blocks every network fetch, so the report opens offline and from a mail
 attachment without reaching out anywhere.
@@ -280,6 +280,7 @@ def _step_transcripts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[st
             notes.setdefault(str(event.get("step")), []).append(str(event.get("note") or ""))
         elif event["type"] == "oob.access":
             accesses.setdefault(str(event.get("step")), []).append(_access_text(event))
+
     started: dict[str, dict[str, Any]] = {}
     transcripts = []
     for event in analysis.events:

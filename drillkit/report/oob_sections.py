@@ -48,7 +48,7 @@ def _protocol_port(event: dict[str, Any]) -> str:
 def violation_instant(event: dict[str, Any]) -> tuple[float, float]:
     """Return when a violation happened and its uncertainty, in seconds from the start of the run.
 
-    ``at`` dates the attempt itself; a violation event without it (an older
+    ``at`` dates the attempt itself. A violation event without it (from an older
     journal) falls back to the time the event was written.
     """
     at = event.get("at")
@@ -188,7 +188,7 @@ def console_notes(analysis: Analysis) -> list[dict[str, Any]]:
 class OperatorSession:
     """An operator's interactive console session, paired from its start and end events.
 
-    Times are seconds from the start of the run; ``end`` is None while no end event
+    Times are seconds from the start of the run. ``end`` is None when no end event
     was recorded.
     """
 

@@ -244,12 +244,17 @@ def test_violation_lane_on_timeline(tmp_path: Path) -> None:
     assert any("10.1.1.2 \u2192 10.1.1.1" in t.title and "\u00b1 1.000 s" in t.title for t in ticks)
 
 
-def test_no_violation_lane_without_violations(tmp_path: Path) -> None:
-    page = render_oob(tmp_path, violations=[])
-    found = lanes(page)
+def test_violation_lane_api_attempt_only(tmp_path: Path) -> None:
+    found = lanes(render_oob(tmp_path, violations=[]))
 
-    assert "in-band attempts" in found  # the python step's refused request is still one
-    page = render_all(write_drill(tmp_path / "plain"))["html"].read_text(encoding="utf-8")
+    # The python step's refused in-band request is an attempt even without guard records.
+    assert found["in-band attempts"].count('class="violation-tick"') == 1
+    assert 'class="violation-band"' not in found["in-band attempts"]
+
+
+def test_violation_lane_absent_without_attempts(tmp_path: Path) -> None:
+    page = render_all(write_drill(tmp_path / "run"))["html"].read_text(encoding="utf-8")
+
     assert "in-band attempts" not in lanes(page)
     assert "in-band attempt, blocked" not in page
 
