@@ -1,6 +1,7 @@
 """Console session setup time, and recovery of many nodes through their consoles, one by one and concurrently.
 
-Usage: python bench/bench_console.py [--setup-repeats N] [--netmiko-repeats N] [--nodes N] [--rounds N]
+Usage: python bench/bench_console.py [--setup-repeats 20] [--netmiko-repeats 3] [--phase-repeats 10]
+                                    [--nodes 20] [--rounds 3]
 
 The lab is a chain of ``--nodes`` linux nodes named ``bench-console``, written by
 ``write_chain_topology``. ``NetnsBackend.up`` gives it the embedded console server:
@@ -13,6 +14,8 @@ a socat pty per node, ser2net and OpenSSH in ``dk-bench-console-consrv``.
    script connecting to ser2net, and the Enter presses until the prompt shows. The
    netmiko figure is the call of ``run_console_step(..., [], transport="netmiko")``
    until its ``prompt_ns`` (terminal_server login, then ``redispatch`` to linux).
+   A second table splits a login into its steps with paramiko's lower-level calls,
+   with and without TCP_NODELAY on the client socket, to show where the time goes.
 2. Recovery: each round sets one data-plane interface down on every node with
    ``ip -n <ns> link set <interface> down``, then sets them up again through the
    consoles, with one ``run_console_step`` per node that sends
@@ -22,6 +25,8 @@ a socat pty per node, ser2net and OpenSSH in ``dk-bench-console-consrv``.
    data-plane interface of the lab up, or the benchmark fails.
 
 The target is a concurrent pass within 2x of the slowest single node of the same round.
+A last table gives the CPU time that the bench process, the console server's sshd
+(with its per-connection processes) and ser2net used in each pass.
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ SETUP_NODE = "n01"
 TARGET_RATIO = 2.0
 LINK_WAIT_S = 5.0  # how long the kernel may take to report a link up after the last console step
 CPU_SETTLE_S = 0.3  # time for the last console sessions' sshd processes to exit before the CPU counters are read
+# ser2net released a line about 50 to 100 ms after the SSH session on it closed, on the
+# machine in docs/benchmarks.md. A login with TCP_NODELAY reaches the line sooner than
+# that, so the step-by-step logins wait this long before they start.
+LINE_RELEASE_PAUSE_S = 0.2
 BUSY_RETRIES = 3
 BUSY_PAUSE_S = 0.5
 
@@ -241,7 +250,13 @@ def time_login_phases(plan: ConsolePlan, ctx: LabContext, node: str, nodelay: bo
 
 
 def time_netmiko_setup(plan: ConsolePlan, ctx: LabContext, node: str) -> float:
-    """Return the ms from calling ``run_console_step`` with netmiko and no commands to its ``prompt_ns``."""
+    """Return the ms from calling ``run_console_step`` with netmiko and no commands to its ``prompt_ns``.
+
+    NOTE: each call lasts about 11.5 s in all, although the prompt comes after about
+    1.5 s. netmiko 4.x's linux driver takes the console user's "#" prompt for a root
+    shell, sends "exit" on disconnect and waits 10 s (its read_timeout) for a prompt
+    that the restarted console shell does not print until it gets input.
+    """
     started_ns = time.monotonic_ns()
     outcome = run_console_step(plan, ctx, node, [], transport="netmiko")
     if not outcome.ok or outcome.prompt_ns is None:
@@ -290,8 +305,9 @@ def run_recovery_round(topo: Topology, ctx: LabContext, plan: ConsolePlan, targe
                        console_dir: Path, mode: str) -> dict:
     """Set the targets down, recover them in ``mode`` (sequential or concurrent) and check that all links are up.
 
-    The CPU figures cover the pass plus the wait for the links, so that the sshd
-    processes of the last sessions have ended and been reaped.
+    The machine's busy CPU time covers the pass alone. The process CPU times also cover
+    the wait for the links and a short pause, so that the sshd processes of the last
+    sessions have ended and been reaped.
     """
     set_interfaces_down(ctx, targets)
     recover = recover_sequential if mode == "sequential" else recover_concurrent
@@ -299,9 +315,10 @@ def run_recovery_round(topo: Topology, ctx: LabContext, plan: ConsolePlan, targe
     started = time.monotonic()
     records = recover(plan, ctx, targets)
     total = time.monotonic() - started
+    machine_after = machine_cpu_seconds()[0]
     wait_all_up(topo, ctx)
     time.sleep(CPU_SETTLE_S)
-    cpu_after = cpu_counters(console_dir)
+    cpu_after = {**cpu_counters(console_dir), "machine": machine_after}
     per_node = [record.seconds for record in records]
     slowest = max(records, key=lambda record: record.seconds)
     return {"total_s": total, "per_node_s": per_node, "slowest_node": slowest.node,
@@ -317,8 +334,8 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
     topo = load_topology(write_chain_topology(workdir, nodes))
     targets = {node: recovery_interface(topo, node) for node in topo.nodes}
     results: dict = {"nodes": nodes, "links": len(topo.links), "setup_open_ms": [], "setup_wake_ms": [],
-                     "netmiko_ms": [], "rounds": [],
-               "login_phases_ms": {False: [], True: []}, "busy_setup": [0], "busy_phases": [0]}
+                     "netmiko_ms": [], "rounds": [], "login_phases_ms": {False: [], True: []},
+                     "busy_setup": [0], "busy_phases": [0]}
     started = time.monotonic()
     with benchlib.running_lab(topo) as state:
         results["lab_up_s"] = time.monotonic() - started
@@ -339,6 +356,7 @@ def run(workdir: Path, setup_repeats: int = 20, netmiko_repeats: int = 3, nodes:
         # Alternate the two socket kinds, so that a change of machine load affects both alike.
         for attempt in range(2 * phase_repeats):
             nodelay = attempt % 2 == 1
+            time.sleep(LINE_RELEASE_PAUSE_S)
             phases = retry_busy_line(lambda: time_login_phases(plan, ctx, SETUP_NODE, nodelay),
                                      results["busy_phases"])
             results["login_phases_ms"][nodelay].append(phases)
@@ -379,8 +397,8 @@ def format_login_phases(results: dict) -> str:
     for index, phase in enumerate(LOGIN_PHASES):
         rows.append([phase] + [f"{statistics.median(run[index] for run in by_socket[nodelay]):.1f}"
                                for nodelay in (False, True)])
-    rows.append(["sum"] + [f"{statistics.median(sum(run) for run in by_socket[nodelay]):.1f}"
-                           for nodelay in (False, True)])
+    totals = [f"{statistics.median(sum(run) for run in by_socket[nodelay]):.1f}" for nodelay in (False, True)]
+    rows.append(["sum (median of the per-run sums)"] + totals)
     runs = len(by_socket[False])
     return benchlib.markdown_table(
         ["paramiko login phase", f"median ms, default socket ({runs} runs)",
@@ -406,15 +424,17 @@ def format_rounds(results: dict) -> str:
 
 
 def format_cpu(results: dict) -> str:
+    cpus = os.cpu_count() or 1
     rows = []
     for number, round_ in enumerate(results["rounds"], start=1):
         for mode in ("sequential", "concurrent"):
             cpu = round_[mode]["cpu_s"]
-            rows.append([str(number), mode, f"{round_[mode]['total_s']:.2f}", f"{cpu['bench']:.2f}",
-                         f"{cpu['sshd']:.2f}", f"{cpu['ser2net']:.2f}", f"{cpu['machine']:.2f}"])
+            wall = round_[mode]["total_s"]
+            rows.append([str(number), mode, f"{wall:.2f}", f"{cpu['bench']:.2f}", f"{cpu['sshd']:.2f}",
+                         f"{cpu['ser2net']:.2f}", f"{cpu['machine']:.2f} of {cpus * wall:.2f}"])
     return benchlib.markdown_table(
         ["round", "pass", "wall s", "bench process CPU s", "console sshd and its sessions CPU s", "ser2net CPU s",
-         "all CPUs busy s (whole machine)"], rows)
+         f"whole machine busy CPU s during the pass, of {cpus} CPUs x wall"], rows)
 
 
 def format_results(results: dict) -> str:
@@ -436,7 +456,7 @@ def main() -> None:
     parser.add_argument("--setup-repeats", type=int, default=20,
                         help="ssh console sessions to time (default 20)")
     parser.add_argument("--netmiko-repeats", type=int, default=3,
-                        help="netmiko console sessions to time (default 3; 0 skips them)")
+                        help="netmiko console sessions to time, about 11.5 s each (default 3; 0 skips them)")
     parser.add_argument("--phase-repeats", type=int, default=10,
                         help="paramiko logins timed step by step, per socket kind (default 10; 0 skips them)")
     parser.add_argument("--nodes", type=int, default=20, help="nodes in the chain, each recovered once "
@@ -447,6 +467,8 @@ def main() -> None:
     if args.setup_repeats < 1 or args.rounds < 1 or min(args.netmiko_repeats, args.phase_repeats) < 0:
         parser.error("--setup-repeats and --rounds must be at least 1, --netmiko-repeats and --phase-repeats "
                      "at least 0")
+    if not 2 <= args.nodes <= 250:
+        parser.error(f"invalid --nodes {args.nodes}: use 2 to 250")
     benchlib.require_root()
     benchlib.raise_on_signals()
     with benchlib.private_workdir() as workdir:

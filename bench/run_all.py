@@ -1,4 +1,4 @@
-"""Run the three drillkit benchmarks and print the machine and the results as Markdown.
+"""Run the four drillkit benchmarks and print the machine and the results as Markdown.
 
 Usage: python bench/run_all.py [--quick]
 
@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 
+import bench_console
 import bench_inject_latency
 import bench_lab_updown
 import bench_recover_error
@@ -25,12 +26,14 @@ import benchlib
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions (1 lab cycle, 5 injects, 3 recovers per interval) for a smoke test")
+                        help="fewer repetitions (1 lab cycle, 5 injects, 3 recovers per interval, 5 console "
+                             "sessions, 1 netmiko session, 3 login splits, 1 console recovery round) for a smoke test")
     args = parser.parse_args()
     benchlib.require_root()
     benchlib.raise_on_signals()
 
     repeats_updown, repeats_inject, repeats_recover = (1, 5, 3) if args.quick else (3, 20, 10)
+    console_repeats = {"setup_repeats": 5, "netmiko_repeats": 1, "phase_repeats": 3, "rounds": 1} if args.quick else {}
     benches = [
         ("Lab up and down (NetnsBackend)", "python bench/bench_lab_updown.py",
          lambda workdir: bench_lab_updown.format_rows(bench_lab_updown.run(workdir, repeats_updown))),
@@ -38,6 +41,8 @@ def main() -> None:
          lambda workdir: bench_inject_latency.format_rows(bench_inject_latency.run(workdir, repeats_inject))),
         ("Recover instant, measured minus true (ProbeScheduler, tcp probe)", "python bench/bench_recover_error.py",
          lambda workdir: bench_recover_error.format_rows(bench_recover_error.run(workdir, repeats_recover))),
+        ("Console sessions and recovery through 20 consoles", "python bench/bench_console.py",
+         lambda workdir: bench_console.format_results(bench_console.run(workdir, **console_repeats))),
     ]
 
     print("## Machine\n")

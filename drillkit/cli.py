@@ -105,6 +105,23 @@ def cmd_lab_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab_check(args: argparse.Namespace) -> int:
+    from .lab.physical import check_testbed, load_testbed
+
+    testbed = load_testbed(args.testbed)
+    results = check_testbed(testbed)
+    _out(f"testbed {testbed.name}: {len(testbed.devices)} devices")
+    _out(f"{'device':<14} {'connection':<12} {'path':<7} {'target':<28} status")
+    for r in results:
+        _out(f"{r.device:<14} {r.connection:<12} {r.path:<7} {r.target:<28} {'ok' if r.ok else 'UNREACHABLE'}"
+             + ("" if r.ok else f" ({r.detail})"))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        _err(f"{len(failed)} of {len(results)} connections unreachable; fix them before cutting anything")
+        return 1
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .scenario.load import load_scenario
 
@@ -122,7 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     if args.dry_run:
-        for line in describe_plan(scenario, load_topology(scenario.lab.topology)):
+        from .lab import load_lab_topology
+
+        for line in describe_plan(scenario, load_lab_topology(scenario.lab.topology, scenario.lab.backend)):
             _out(line)
         return 0
     result = DrillRunner(scenario, reports_dir=args.reports, lab_up=args.lab_up).run()
@@ -197,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = lab_sub.add_parser("status", help="show a lab's nodes, interfaces and processes")
     p.add_argument("lab", help="the topology file or the lab name")
     p.set_defaults(func=cmd_lab_status)
+    p = lab_sub.add_parser("check", help="check that every connection of a physical testbed is reachable")
+    p.add_argument("testbed", help="the testbed YAML file")
+    p.set_defaults(func=cmd_lab_check)
     p = lab_sub.add_parser("list", help="list the labs that are up")
     p.set_defaults(func=cmd_lab_list)
 

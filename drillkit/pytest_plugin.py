@@ -86,6 +86,8 @@ def _ensure_lab(config: pytest.Config, topology: str, backend: str) -> None:
     from .lab.topology import load_topology
 
     state = config.stash[_STATE]
+    if backend == "physical":
+        return
     topo = load_topology(topology)
     if topo.name in state.labs_up:
         return

@@ -39,7 +39,7 @@ from .rollback import UndoLog
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-OOB_STEP_KINDS = {"jail", "ssh", "console", "python"}
+OOB_STEP_KINDS = {"jail", "ssh", "console", "python", "device"}
 
 
 def stderr_progress(message: str) -> None:
@@ -191,6 +191,8 @@ class DrillRunner:
         """
         scenario = self.scenario
         nsexec.require_root("drillkit run")
+        if scenario.lab.backend == "physical":
+            return self._run_physical()
         topo = load_topology(scenario.lab.topology)
         state, brought_up = ensure_lab(topo, bring_up=self.lab_up, backend=scenario.lab.backend)
         try:
@@ -201,6 +203,19 @@ class DrillRunner:
 
                 self._say(f"tearing down lab {topo.name}")
                 get_backend(state.backend).down(topo.name, topo=topo)
+
+    def _run_physical(self) -> DrillResult:
+        """Run on a physical testbed: no namespaces; probes run from the drillkit host."""
+        from ..lab.physical import load_testbed
+
+        testbed = load_testbed(self.scenario.lab.topology)
+        self._extra_secrets = testbed.secrets
+        topo = testbed.topology()
+        state = LabState(lab=testbed.name, topology=testbed.path, backend="physical",
+                         nodes={name: {"namespace": None, "kind": "physical", "mgmt_ipv4": None}
+                                for name in testbed.devices})
+        self._testbed = testbed
+        return self._run_on_lab(topo, state)
 
     def _new_run_dir(self) -> tuple[str, Path]:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -223,7 +238,8 @@ class DrillRunner:
         ctx = lab_context(topo, state)
         self._ctx = ctx
         run_id, run_dir = self._new_run_dir()
-        self.journal = journal = Journal(run_dir, self.clock, scenario.secrets)
+        secrets = scenario.secrets | getattr(self, "_extra_secrets", frozenset())
+        self.journal = journal = Journal(run_dir, self.clock, secrets)
         faults = [build_fault(spec, topo, ctx) for spec in scenario.faults]
         journal.write("run.start", run_id=run_id, **self._describe(topo, faults))
         self._say(f"drill {scenario.name} on lab {topo.name}: {run_dir}")
@@ -310,6 +326,8 @@ class DrillRunner:
             return ctx.jail
         if probe.vantage == "mgmt":
             return ctx.mgmt_ns
+        if probe.vantage == "local":
+            return None
         return ctx.namespace(probe.vantage)
 
     # -- probes ------------------------------------------------------------
@@ -428,7 +446,8 @@ class DrillRunner:
         assert journal is not None
         via = {"jail": f"OOB jail {ctx.jail}", "ssh": f"ssh over OOB to {step.node} "
                f"({ctx.mgmt.get(step.node or '', '?')})", "console": f"console of {step.node} ({step.transport} "
-               "through the console server)", "python": f"Python in the OOB jail: {step.command}", "wait": "probes", "sleep": "timer"}[step.kind]
+               "through the console server)", "python": f"Python in the OOB jail: {step.command}",
+               "device": f"netmiko to {step.node} over {step.via or 'its first OOB connection'}", "wait": "probes", "sleep": "timer"}[step.kind]
         journal.write("step.start", step=step.name, kind=step.kind, via=via)
         self._say(f"step {step.name} ({via})")
         ok, error, exit_code, output = True, None, None, ""
@@ -447,6 +466,10 @@ class DrillRunner:
                               else (access_ns - self._inject_ns) / NS_PER_S)
         elif step.kind == "python":
             ok, error, output = self._python_step(step, ctx)
+        elif step.kind == "device":
+            ok, error, output = self._device_step(step)
+            if ok:
+                access_ns = self.clock.monotonic_ns()
         elif step.kind in OOB_STEP_KINDS:
             if step.kind == "jail":
                 argv = ["sh", "-c", step.command] if step.command else [step.script or "", *step.args]
@@ -513,6 +536,36 @@ class DrillRunner:
             return False, f"{type(exc).__name__}: {exc}", ""
         return True, None, "" if result is None else str(result)
 
+    def _device_step(self, step: StepSpec) -> tuple[bool, str | None, str]:
+        """Run lines on a testbed device with netmiko over an OOB connection."""
+        from ..faults.physical import run_device_lines
+        from ..lab.physical import load_testbed
+
+        testbed = getattr(self, "_testbed", None) or load_testbed(self.scenario.lab.topology)
+        device = testbed.devices.get(step.node or "")
+        if device is None:
+            return False, f"device {step.node!r} is not in testbed {testbed.path}", ""
+        try:
+            conn = device.connection(step.via, path=None if step.via else "oob")
+        except DrillkitError as exc:
+            return False, str(exc), ""
+        if conn.path == "inband" and self._inject_ns is not None and not self._recovered:
+            assert self.journal is not None
+            detail = (f"step {step.name} asked for {step.node}'s in-band connection {conn.name} "
+                      f"({conn.target}) during the outage window")
+            self.journal.write("violation", at=self.journal.rel(self.clock.monotonic_ns()), uncertainty_s=0.0,
+                               where="api", source=f"step {step.name}", destination=conn.target,
+                               protocol=conn.protocol, port=conn.port or 0, packets=0, blocked=True, detail=detail)
+            oob = [c.name for c in device.connections.values() if c.path == "oob"]
+            return False, f"{detail}: refused; use an OOB connection ({', '.join(oob) or 'none defined'})", ""
+        lines = [line.send for line in step.console_lines]
+        try:
+            output = run_device_lines(testbed.path, device.name, conn.name, lines, step.timeout_s,
+                                      config=step.config)
+        except DrillkitError as exc:
+            return False, str(exc), ""
+        return True, None, output
+
     def _console(self, step: StepSpec, ctx: LabContext):
         from ..lab.console import load_plan
         from ..oob.console_step import ConsoleCommand, ConsoleOutcome, run_console_step
@@ -570,7 +623,10 @@ class DrillRunner:
     def _start_guard(self, ctx: LabContext, topo: Topology, injected: list[Any], undo: UndoLog) -> None:
         from ..oob.guard import InbandGuard
 
-        nodes = {n: ns for n, ns in ctx.namespaces.items() if topo.nodes[n].kind != "bridge"}
+        nodes = {n: ns for n, ns in ctx.namespaces.items() if ns and topo.nodes[n].kind != "bridge"}
+        if not nodes:
+            # Real devices cannot carry drillkit's nftables guard: the step API still refuses in-band paths.
+            return
         guard = InbandGuard(nodes, ctx.jail, block=True)
         undo.add(guard.to_record())
         injected.append(guard)

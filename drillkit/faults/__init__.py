@@ -18,6 +18,8 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
     def iface(node: str, ifname: str) -> Interface:
         return Interface(node, ctx.namespace(node), ifname)
 
+    if ctx.backend == "physical":
+        return _build_physical(spec, topo)
     if spec.kind in ("link_down", "blackhole") and spec.link:
         link = topo.find_link(spec.link)
         if link is None:
@@ -64,3 +66,29 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
         return CommandFault(spec.name, spec.node, ctx.namespace(spec.node), spec.inject, spec.restore,
                             ctx.mount_pins.get(spec.node))
     raise FaultError(f"unknown fault kind {spec.kind!r}", fault=spec.name)
+
+
+def _build_physical(spec: FaultSpec, topo: Topology) -> Fault:
+    """Faults on a testbed: device CLI cuts, external gear, or a person."""
+    from .physical import DeviceLinkCut, ExternalFault, ManualFault
+
+    if spec.kind == "external":
+        return ExternalFault(spec.name, spec.inject or "", spec.restore or "")
+    if spec.kind == "manual":
+        return ManualFault(spec.name, spec.inject or "", spec.restore or "")
+    if spec.kind == "link_down" and spec.link:
+        link = topo.find_link(spec.link)
+        if link is None:
+            raise FaultError(f"link {spec.link!r} not found in testbed {topo.path}", fault=spec.name)
+        chosen = []
+        for end in spec.ends or ("both",):
+            if end == "both":
+                chosen += [link.a, link.b]
+            elif end in ("a", "b"):
+                chosen.append(link.a if end == "a" else link.b)
+            else:
+                chosen += [ep for ep in (link.a, link.b) if end in (str(ep), ep.node)]
+        ends = [(ep.node, ep.interface, spec.via or "") for ep in dict.fromkeys(chosen)]
+        return DeviceLinkCut(spec.name, topo.path, ends)
+    raise FaultError(f"fault kind {spec.kind!r} is not available on physical labs; use link_down, external "
+                     "or manual", fault=spec.name)

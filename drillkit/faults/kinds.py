@@ -389,6 +389,11 @@ RECORD_TYPES: dict[str, Any] = {cls.kind: cls for cls in (LinkDown, NodeIsolatio
 
 def fault_from_record(record: dict[str, Any]):
     """Rebuild a fault from its undo record."""
+    if record.get("kind") in ("device_link_down", "external", "manual"):
+        from .physical import DeviceLinkCut, ExternalFault, ManualFault
+
+        return {"device_link_down": DeviceLinkCut, "external": ExternalFault,
+                "manual": ManualFault}[record["kind"]].from_record(record)
     if record.get("kind") == "inband_guard":
         from ..oob.guard import InbandGuard
 

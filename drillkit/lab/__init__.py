@@ -44,3 +44,14 @@ def get_backend(name: str) -> Backend:
     import importlib
 
     return getattr(importlib.import_module(module), cls)()
+
+
+def load_lab_topology(path: str, backend: str = "netns") -> Any:
+    """Return the Topology of a lab: a containerlab file, or a testbed file for backend physical."""
+    if backend == "physical":
+        from .physical import load_testbed
+
+        return load_testbed(path).topology()
+    from .topology import load_topology
+
+    return load_topology(path)

@@ -34,9 +34,21 @@ LINE_BUSY = re.compile(r"already in use|port in use|line busy", re.IGNORECASE)
 TRANSPORTS = ("ssh", "rfc2217", "telnet", "serial", "netmiko")
 
 
+#: The start of an escape sequence whose remaining bytes have not arrived yet.
+PARTIAL_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*|\][^\x07]{0,256}|[()])?")
+
+
 def strip_ansi(text: str) -> str:
     """Remove ANSI escape sequences and carriage returns a console adds."""
     return ANSI_ESCAPE.sub("", text).replace("\r", "")
+
+
+def split_partial_escape(text: str) -> tuple[str, str]:
+    """Split ``text`` into what can be stripped now and a trailing escape sequence cut off by a read."""
+    start = text.rfind("\x1b")
+    if start != -1 and PARTIAL_ESCAPE.fullmatch(text, start):
+        return text[:start], text[start:]
+    return text, ""
 
 
 class Transport(Protocol):
@@ -174,6 +186,7 @@ class ConsoleSession:
     transcript: list[TranscriptLine] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     buffer: str = ""
+    pending: str = ""
 
     def _log(self, direction: str, text: str) -> None:
         if text:
@@ -209,7 +222,9 @@ class ConsoleSession:
                                f"last output: {tail!r}")
             chunk = self.transport.read(min(remaining, 0.5))
             if chunk:
-                text = strip_ansi(chunk.decode("utf-8", errors="replace"))
+                # ser2net may split an escape sequence across reads; keep its start until the rest arrives.
+                text, self.pending = split_partial_escape(self.pending + chunk.decode("utf-8", errors="replace"))
+                text = strip_ansi(text)
                 self._log("received", text)
                 self.buffer += text
                 if LINE_BUSY.search(self.buffer):

@@ -34,11 +34,13 @@ PROBE_KEYS = {
     "routing": PROBE_COMMON | {"check", "neighbor", "prefix", "state", "via"},
 }
 FAULT_KEYS = {
-    "link_down": {"name", "kind", "link", "ends"},
+    "link_down": {"name", "kind", "link", "ends", "via"},
     "blackhole": {"name", "kind", "node", "link", "prefix"},
     "node_isolation": {"name", "kind", "node"},
     "node_stop": {"name", "kind", "node"},
     "command": {"name", "kind", "node", "inject", "restore"},
+    "external": {"name", "kind", "inject", "restore"},
+    "manual": {"name", "kind", "inject", "restore"},
 }
 STEP_COMMON = {"name", "kind", "timeout", "continue_on_error"}
 STEP_KEYS = {
@@ -46,11 +48,12 @@ STEP_KEYS = {
     "ssh": STEP_COMMON | {"node", "command", "user"},
     "console": STEP_COMMON | {"node", "transport", "commands", "user", "password", "url", "prompt", "clear_line"},
     "python": STEP_COMMON | {"call"},
+    "device": STEP_COMMON | {"node", "device", "via", "commands", "config"},
     "wait": STEP_COMMON | {"probe", "probes"},
     "sleep": STEP_COMMON | {"duration"},
 }
 #: Names a probe's ``from`` may take besides node names.
-SPECIAL_VANTAGES = ("jail", "mgmt")
+SPECIAL_VANTAGES = ("jail", "mgmt", "local")
 
 
 def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool = True) -> Scenario:
@@ -131,9 +134,12 @@ def load_scenario(path: str | Path, *, text: str | None = None, check_lab: bool 
                         secrets=frozenset(secrets))
     if check_lab:
         if not Path(lab.topology).is_file():
-            topology_field = lab_field["topology"] if lab_field.has("topology") else lab_field
+            topology_field = lab_field["topology"] if lab_field.has("topology") else \
+                (lab_field["testbed"] if lab_field.has("testbed") else lab_field)
             raise topology_field.fail(f"no topology file at {lab.topology}", "paths are relative to the scenario file")
-        check_against_topology(scenario, load_topology(lab.topology), root)
+        from ..lab import load_lab_topology
+
+        check_against_topology(scenario, load_lab_topology(lab.topology, lab.backend), root)
     return scenario
 
 
@@ -193,7 +199,7 @@ def _load_lab(f: Field, base: Path) -> LabRef:
     f.mapping()
     f.check_keys({"topology", "backend", "manage"})
     topo = _resolve_path(f.require("topology", "name the containerlab topology file"), base)
-    backend = f["backend"].str(choices=("netns", "containerlab")) if f.has("backend") else "netns"
+    backend = f["backend"].str(choices=("netns", "containerlab", "physical")) if f.has("backend") else "netns"
     manage = f["manage"].bool() if f.has("manage") else False
     return LabRef(topology=str(topo), backend=backend, manage=manage)
 
@@ -219,7 +225,8 @@ def _load_fault(f: Field) -> FaultSpec:
     common = dict(name=name, kind=kind, origin=_origin(f))
     if kind == "link_down":
         ends = tuple(f["ends"].str_list()) if f.has("ends") else ("both",)
-        return FaultSpec(link=f.require("link", "name the link as node:interface").str(), ends=ends, **common)
+        return FaultSpec(link=f.require("link", "name the link as node:interface").str(), ends=ends,
+                         via=f["via"].str() if f.has("via") else None, **common)
     if kind == "blackhole":
         if f.has("prefix") == f.has("link"):
             raise f.fail("a blackhole needs either prefix (with node) or link", "set one of them", show_value=False)
@@ -232,6 +239,10 @@ def _load_fault(f: Field) -> FaultSpec:
             node = f.require("node", "name the node whose traffic to the prefix is dropped").str()
             return FaultSpec(node=node, prefix=prefix, **common)
         return FaultSpec(link=f["link"].str(), node=f["node"].str() if f.has("node") else None, **common)
+    if kind in ("external", "manual"):
+        what = "command" if kind == "external" else "instructions for the person"
+        return FaultSpec(inject=f.require("inject", f"give the inject {what}").str(),
+                         restore=f.require("restore", f"give the restore {what}").str(), **common)
     if kind in ("node_isolation", "node_stop"):
         return FaultSpec(node=f.require("node").str(), **common)
     return FaultSpec(node=f.require("node", "name the node the commands run in").str(),
@@ -357,6 +368,17 @@ def _load_step(f: Field) -> StepSpec:
             spec["user"] = f["user"].str()
     elif kind == "console":
         _load_console_step(f, spec)
+    elif kind == "device":
+        node = f["device"] if f.has("device") else f.require("node", "name the device")
+        spec["node"] = node.str()
+        if f.has("via"):
+            spec["via"] = f["via"].str()
+        if f.has("config") == f.has("commands"):
+            raise f.fail("a device step needs commands (exec mode) or config (config mode lines)",
+                         "set exactly one", show_value=False)
+        spec["config"] = f.has("config")
+        lines = f["config"] if f.has("config") else f["commands"]
+        spec["console_lines"] = tuple(ConsoleLineSpec(send=line) for line in lines.str_list())
     elif kind == "python":
         call = f.require("call", "write call: path/to/file.py:function").str()
         if ":" not in call:

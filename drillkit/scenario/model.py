@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command")
+FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command", "external", "manual")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness", "routing")
-STEP_KINDS = ("jail", "ssh", "console", "python", "wait", "sleep")
+STEP_KINDS = ("jail", "ssh", "console", "device", "python", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
 SLA_NAMES = ("detect", "oob_access", "recover", "stale_data", "outage")
 
@@ -27,7 +27,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class LabRef:
-    """The lab a drill runs on."""
+    """The lab a drill runs on: a containerlab topology, or a testbed file for backend physical."""
 
     topology: str
     backend: str = "netns"
@@ -50,6 +50,7 @@ class FaultSpec:
     prefix: str | None = None
     inject: str | None = None
     restore: str | None = None
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class StepSpec:
     password: str | None = field(default=None, repr=False)
     url: str | None = None
     clear_line: bool = True
+    via: str | None = None
+    config: bool = False
 
 
 @dataclass(frozen=True)
