@@ -56,9 +56,9 @@ SETUP_NODE = "n01"
 TARGET_RATIO = 2.0
 LINK_WAIT_S = 5.0  # how long the kernel may take to report a link up after the last console step
 CPU_SETTLE_S = 0.3  # time for the last console sessions' sshd processes to exit before the CPU counters are read
-# ser2net released a line about 50 to 100 ms after the SSH session on it closed, on the
-# machine in docs/benchmarks.md. A login with TCP_NODELAY reaches the line sooner than
-# that, so the step-by-step logins wait this long before they start.
+# ser2net still held a line for more than 100 ms after the SSH session on it closed, on
+# the machine in docs/benchmarks.md. A login with TCP_NODELAY reaches the line in about
+# 80 ms and found it busy, so the step-by-step logins wait this long before they start.
 LINE_RELEASE_PAUSE_S = 0.2
 BUSY_RETRIES = 3
 BUSY_PAUSE_S = 0.5
@@ -69,7 +69,7 @@ def retry_busy_line(measure, counter: list[int]):
 
     ser2net serves each line to one connection at a time, and it can still hold the
     connection of the previous session for a moment after that session closed. Each
-    busy answer adds one to ``counter[0]``.
+    busy line adds one to ``counter[0]``.
     """
     for attempt in range(BUSY_RETRIES + 1):
         try:
@@ -177,8 +177,8 @@ def process_cpu_seconds(pid_file: Path) -> float:
     whole SSH console sessions once they have ended.
     """
     pid = pid_file.read_text().strip()
-    # Fields after the command name, which is in brackets and may contain spaces: utime is
-    # field 14 of the line, so index 11 after the ")"; stime, cutime and cstime follow.
+    # The command name is in brackets and may contain spaces, so split after its ")". utime,
+    # field 14 of the line, is then at index 11, and stime, cutime and cstime follow it.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
@@ -253,9 +253,9 @@ def time_netmiko_setup(plan: ConsolePlan, ctx: LabContext, node: str) -> float:
     """Return the ms from calling ``run_console_step`` with netmiko and no commands to its ``prompt_ns``.
 
     NOTE: each call lasts about 11.5 s in all, although the prompt comes after about
-    1.5 s. netmiko 4.x's linux driver takes the console user's "#" prompt for a root
-    shell, sends "exit" on disconnect and waits 10 s (its read_timeout) for a prompt
-    that the restarted console shell does not print until it gets input.
+    1.5 s. netmiko 4.8's linux driver takes the console user's "#" prompt for a root
+    shell entered with sudo. So on disconnect it sends "exit" and waits 10 s (its
+    read_timeout) for a prompt, which does not come back in that session.
     """
     started_ns = time.monotonic_ns()
     outcome = run_console_step(plan, ctx, node, [], transport="netmiko")

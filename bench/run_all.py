@@ -6,7 +6,7 @@ Needs root, because the labs are network namespaces. All labs are named ``bench-
 and keep their state in a temporary ``DRILLKIT_STATE_DIR``, so they never clash with
 other labs on the machine. Every lab is torn down on exit, Ctrl-C and SIGTERM included,
 and the run ends by checking that ``ip netns list`` shows no benchmark namespace.
-It took about 50 s (15 s with --quick) on the 2-core machine in docs/benchmarks.md.
+It took about 110 s (35 s with --quick) on the 2-core machine in docs/benchmarks.md.
 """
 
 from __future__ import annotations

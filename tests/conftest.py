@@ -24,8 +24,12 @@ def run_cli(*args: str, timeout: float = 180, cwd: Path | None = None, **kwargs)
 
 
 def lab_namespaces(lab: str) -> list[str]:
+    """Return the namespaces of ``lab``, not those of a lab whose name starts with it (edge-ai-proxy)."""
     names = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
-    return [n for n in names if n.startswith((f"clab-{lab}-", f"dk-{lab}-"))]
+    labs_dir = Path(os.environ.get("DRILLKIT_STATE_DIR", "/run/drillkit")) / "labs"
+    longer = [p.stem for p in labs_dir.glob(f"{lab}-*.json")] if labs_dir.is_dir() else []
+    ours = [n for n in names if n.startswith((f"clab-{lab}-", f"dk-{lab}-"))]
+    return [n for n in ours if not any(n.startswith((f"clab-{o}-", f"dk-{o}-")) for o in longer)]
 
 
 def copy_lab(tmp_path: Path, name: str) -> Path:

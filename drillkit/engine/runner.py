@@ -705,6 +705,11 @@ def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
     lines.append("faults (injected in order, restored in reverse):")
     for f in scenario.faults:
         target = f.link or (f"{f.node} prefix {f.prefix}" if f.prefix else f.node)
+        if f.kind == "toxiproxy":
+            params = getattr(f, "params", {}) or {}
+            target = f"{params.get('toxic')} on proxy {params.get('proxy')} at {params.get('server')}"
+        elif f.kind in ("external", "manual"):
+            target = f.inject
         extra = f" ends={','.join(f.ends)}" if f.kind == "link_down" else ""
         lines.append(f"  - {f.name}: {f.kind} {target}{extra}")
     lines.append("probes:")

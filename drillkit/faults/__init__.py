@@ -18,6 +18,10 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
     def iface(node: str, ifname: str) -> Interface:
         return Interface(node, ctx.namespace(node), ifname)
 
+    if spec.kind == "toxiproxy":
+        from .toxiproxy import build_toxiproxy_fault
+
+        return build_toxiproxy_fault(spec, ctx)
     if ctx.backend == "physical":
         return _build_physical(spec, topo)
     if spec.kind in ("link_down", "blackhole") and spec.link:
@@ -43,9 +47,11 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
                 vm_kinds = sorted({ctx.kinds.get(ep.node, topo.nodes[ep.node].kind) for ep in (link.a, link.b)
                                    if is_vm_kind(ctx.kinds.get(ep.node, topo.nodes[ep.node].kind))})
                 if vm_kinds:
-                    both = [iface(ep.node, ep.interface) for ep in (link.a, link.b)]
+                    # A kind: bridge end is a host bridge, not a container that netem can reach.
+                    both = [iface(ep.node, ep.interface) for ep in (link.a, link.b)
+                            if topo.nodes[ep.node].kind != "bridge"]
                     return NetemCut(spec.name, both, f"{', '.join(vm_kinds)} runs a VM whose guest does not see "
-                                                     "carrier loss, so the link gets 100 % loss on both ends")
+                                                     "carrier loss, so the link's container ends get 100 % loss")
             return LinkDown(spec.name, interfaces)
         return Blackhole(spec.name, interfaces=interfaces)
     if spec.kind == "blackhole":

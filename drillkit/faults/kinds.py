@@ -394,6 +394,10 @@ def fault_from_record(record: dict[str, Any]):
 
         return {"device_link_down": DeviceLinkCut, "external": ExternalFault,
                 "manual": ManualFault}[record["kind"]].from_record(record)
+    if record.get("kind") == "toxiproxy":
+        from .toxiproxy import ToxiproxyFault
+
+        return ToxiproxyFault.from_record(record)
     if record.get("kind") == "inband_guard":
         from ..oob.guard import InbandGuard
 

@@ -20,7 +20,7 @@ MANUAL_CONFIRM_ENV = "DRILLKIT_MANUAL_CONFIRM"
 def run_device_lines(testbed_path: str, device_name: str, via: str | None, lines: list[str],
                      timeout_s: float = 60.0, *, config: bool = True) -> str:
     """Send config lines to a device over one of its connections with netmiko; return the output."""
-    from ..lab.physical import load_testbed, open_netmiko
+    from ..lab.physical import close_netmiko, load_testbed, open_netmiko
     from ..oob.console import in_namespace
 
     testbed = load_testbed(testbed_path)
@@ -34,7 +34,7 @@ def run_device_lines(testbed_path: str, device_name: str, via: str | None, lines
                 return "\n".join(session.send_command_timing(line, read_timeout=20) for line in lines)
             return session.send_config_set(lines, read_timeout=30)
         finally:
-            session.disconnect()
+            close_netmiko(session, conn)
 
     try:
         return in_namespace(conn.namespace, work, timeout_s)

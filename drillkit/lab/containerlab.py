@@ -14,22 +14,22 @@ joins the lab's management bridge.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import LabError, LabStateError
+from ..errors import LabError, LabStateError, TopologyError
 from ..oob import guard
 from . import nsexec
 from .state import LabState
-from .topology import Topology
+from .topology import Topology, load_topology
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ VM_KINDS = {"cisco_xrv", "cisco_xrv9k", "cisco_csr1000v", "cisco_n9kv", "cisco_n
             "paloalto_panos", "fortinet_fortigate", "aruba_aoscx", "mikrotik_ros", "huawei_vrp", "openbsd",
             "freebsd", "generic_vm", "vyosnetworks_vyos", "sonic-vm", "dell_sonic", "ipinfusion_ocnos",
             "checkpoint_cloudguard", "cisco_iol", "6wind_vsr"}
+#: Kinds whose node is a bridge in the host namespace rather than a container.
+HOST_BRIDGE_KINDS = {"bridge", "ovs-bridge"}
 #: Telnet port of a vrnetlab node's serial console, inside its container.
 VR_CONSOLE_PORT = 5000
 
@@ -74,9 +76,14 @@ def parse_inspect(text: str, lab: str | None = None) -> list[dict[str, Any]]:
     """Read ``containerlab inspect --format json``: a flat list (older releases), an object
     with ``containers`` (0.4x), or an object keyed by lab name (newer releases).
 
+    Older releases print nothing on stdout when no container is found (they log
+    "no containers found" to stderr), so empty output means no containers.
+
     Raises:
         LabError: the output is not one of these shapes.
     """
+    if not text.strip():
+        return []
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -139,7 +146,13 @@ class ContainerlabBackend:
             raise LabError("containerlab not found: install it, or deploy the lab elsewhere on this host "
                            "and let drillkit attach to it (drillkit lab up attaches when the lab is running)")
         log.info("running %s %s", self.containerlab, " ".join(args))
-        return subprocess.run([self.containerlab, *args], capture_output=True, text=True, timeout=timeout)
+        try:
+            return subprocess.run([self.containerlab, *args], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"containerlab {' '.join(args)} timed out after {timeout:g} s") from None
+        except OSError as exc:
+            raise LabError(f"cannot run {self.containerlab}: {exc.strerror}; check DRILLKIT_CONTAINERLAB_BIN "
+                           "or the containerlab install") from None
 
     def inspect(self, topo: Topology) -> list[ClabNode]:
         """Return the lab's nodes from ``containerlab inspect`` (empty when containerlab is absent)."""
@@ -183,6 +196,8 @@ class ContainerlabBackend:
         state.lab_dir.mkdir(parents=True, exist_ok=True)
         missing = []
         for short, node in (data.get("nodes") or {}).items():
+            if node.get("kind") in HOST_BRIDGE_KINDS:
+                continue  # a host bridge has no container and no namespace of its own
             container = node.get("longname") or topo.namespace(short)
             if not nsexec.exists(container):
                 missing.append(container)
@@ -208,13 +223,17 @@ class ContainerlabBackend:
     def _add_jail(self, lab: str, bridge: str, subnet: str, state: LabState) -> str:
         jail = f"dk-{lab}-jail"
         net = ipaddress.ip_network(subnet, strict=False)
+        # NOTE: Docker's IPAM does not know this address. Labs that share a management network
+        # (containerlab's default "clab") give their jails the same address, which breaks OOB access.
         address = net.broadcast_address - 1
         state.namespaces.append(jail)
         state.save()
         if not nsexec.exists(jail):
             nsexec.ip("netns", "add", jail)
             nsexec.ip("link", "set", "lo", "up", ns=jail)
-            peer = ("dkj" + re.sub(r"[^a-z0-9]", "", lab.lower()))[:15]
+            # A hash, not the lab name cut to 15 characters, so that labs whose names share
+            # a long start get distinct host-side interfaces.
+            peer = "dkj" + hashlib.sha1(lab.encode()).hexdigest()[:12]
             nsexec.ip("link", "add", "eth0", "netns", jail, "type", "veth", "peer", "name", peer)
             nsexec.ip("link", "set", peer, "master", bridge, "up")
             nsexec.ip("addr", "add", f"{address}/{net.prefixlen}", "dev", "eth0", ns=jail)
@@ -231,6 +250,13 @@ class ContainerlabBackend:
         if nsexec.exists(jail):
             nsexec.ip("netns", "delete", jail, check=False)
             removed.append(jail)
+        if topo is None and state is not None and self.containerlab:
+            # ``drillkit lab down <name>`` must destroy the lab as ``lab down <topology file>`` does.
+            try:
+                topo = load_topology(state.topology)
+            except TopologyError as exc:
+                log.warning("lab %s: cannot read its topology %s, so containerlab destroy is skipped: %s",
+                            lab, state.topology, exc)
         if topo is not None and self.containerlab:
             result = self._clab("destroy", "-t", topo.path, "--cleanup")
             if result.returncode != 0:
@@ -277,12 +303,17 @@ def container_state(container: str) -> dict[str, Any]:
         from docker.errors import DockerException
     except ImportError:
         raise LabError("the docker Python package is missing; pip install docker") from None
+    client = None
     try:
         client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
                                      version="1.41", timeout=10)
         attrs = client.containers.get(container).attrs
-    except DockerException as exc:
+    except (DockerException, OSError) as exc:
+        # OSError covers requests' connection errors, which the docker SDK does not wrap.
         raise LabError(f"cannot read container {container} from the Docker API: {exc}") from None
+    finally:
+        if client is not None:
+            client.close()
     state = attrs.get("State") or {}
     return {"status": state.get("Status"), "running": state.get("Running"),
             "health": (state.get("Health") or {}).get("Status")}

@@ -320,7 +320,7 @@ def open_netmiko(testbed: Testbed, device: Device, conn: Connection, *, timeout_
                               use_keys=False, allow_agent=False)
             else:
                 params.update(device_type="generic_termserver_telnet", username="", password="")
-            session = ConnectHandler(**params)
+            session = _connect_retrying(ConnectHandler, params)
             session.write_channel("\r")
             session.read_channel_timing(read_timeout=2)
             if cred is not None:
@@ -337,6 +337,28 @@ def open_netmiko(testbed: Testbed, device: Device, conn: Connection, *, timeout_
         return ConnectHandler(**params)
     except (NetmikoBaseException, OSError, ValueError) as exc:
         raise LabError(f"device {device.name}: cannot open {conn.name} ({conn.protocol} {conn.target}): {exc}") from None
+
+
+def _connect_retrying(connect: Any, params: dict[str, Any], attempts: int = 3) -> Any:
+    """Connect, retrying briefly: a console server holds a line for a moment after a session ends."""
+    import time as _time
+
+    for attempt in range(attempts):
+        try:
+            return connect(**params)
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            _time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def close_netmiko(session: Any, conn: Connection) -> None:
+    """Close a netmiko session. On a console line, skip the driver's logout ("exit"),
+    which would end the device's console shell and make netmiko wait for a prompt."""
+    if conn.console_server:
+        session.cleanup = lambda *args, **kwargs: None
+    session.disconnect()
 
 
 #: Config lines that take an interface down and up, per netmiko device type.

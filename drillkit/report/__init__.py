@@ -27,11 +27,13 @@ def load_analysis(run_dir: Path) -> Analysis:
 
 
 def render_all(run_dir: Path) -> dict[str, Path]:
-    """Render every report of a run from its journal; return report kind to path."""
+    """Render every report of a run from its journal; return report kind to path.
+
+    The summary and JUnit files are written first, so a failure in the HTML
+    renderer cannot lose them; the error is raised after the others are written.
+    """
     run_dir = Path(run_dir)
     analysis = load_analysis(run_dir)
-    return {
-        "html": write_html(analysis, run_dir),
-        "json": write_summary(analysis, run_dir),
-        "junit": write_junit(analysis, run_dir),
-    }
+    paths = {"json": write_summary(analysis, run_dir), "junit": write_junit(analysis, run_dir)}
+    paths["html"] = write_html(analysis, run_dir)
+    return {"html": paths["html"], "json": paths["json"], "junit": paths["junit"]}

@@ -41,6 +41,8 @@ FAULT_KEYS = {
     "command": {"name", "kind", "node", "inject", "restore"},
     "external": {"name", "kind", "inject", "restore"},
     "manual": {"name", "kind", "inject", "restore"},
+    "toxiproxy": {"name", "kind", "server", "from", "proxy", "toxic", "attributes", "stream", "toxicity",
+                  "api_timeout"},
 }
 STEP_COMMON = {"name", "kind", "timeout", "continue_on_error"}
 STEP_KEYS = {
@@ -197,8 +199,11 @@ def _load_lab(f: Field, base: Path) -> LabRef:
     if isinstance(f.value, str):
         return LabRef(topology=str(_resolve_path(f, base)))
     f.mapping()
-    f.check_keys({"topology", "backend", "manage"})
-    topo = _resolve_path(f.require("topology", "name the containerlab topology file"), base)
+    f.check_keys({"topology", "testbed", "backend", "manage"})
+    if f.has("testbed"):
+        return LabRef(topology=str(_resolve_path(f["testbed"], base)), backend="physical")
+    topo = _resolve_path(f.require("topology", "name the containerlab topology file, or testbed: for a physical "
+                                               "lab"), base)
     backend = f["backend"].str(choices=("netns", "containerlab", "physical")) if f.has("backend") else "netns"
     manage = f["manage"].bool() if f.has("manage") else False
     return LabRef(topology=str(topo), backend=backend, manage=manage)
@@ -239,6 +244,10 @@ def _load_fault(f: Field) -> FaultSpec:
             node = f.require("node", "name the node whose traffic to the prefix is dropped").str()
             return FaultSpec(node=node, prefix=prefix, **common)
         return FaultSpec(link=f["link"].str(), node=f["node"].str() if f.has("node") else None, **common)
+    if kind == "toxiproxy":
+        from ..faults.toxiproxy import load_spec
+
+        return load_spec(f, common)
     if kind in ("external", "manual"):
         what = "command" if kind == "external" else "instructions for the person"
         return FaultSpec(inject=f.require("inject", f"give the inject {what}").str(),
@@ -503,6 +512,10 @@ def check_against_topology(scenario: Scenario, topo: Topology, root: Field | Non
                 if end not in ("both", "a", "b") and end not in (str(link.a), str(link.b), link.a.node, link.b.node):
                     raise fail("faults", index, fault.origin, fault.name, "ends", "invalid end", end,
                                f"use both, a, b, or an endpoint of the link ({link.a}, {link.b})")
+        vantage = fault.params.get("from")
+        if vantage is not None and vantage not in nodes and vantage not in SPECIAL_VANTAGES:
+            raise fail("faults", index, fault.origin, fault.name, "from", "unknown vantage point", vantage,
+                       f"use a node name, jail or mgmt; {node_fix}")
         if fault.kind == "node_isolation" and not topo.node_links(fault.node or ""):
             raise fail("faults", index, fault.origin, fault.name, "node", "the node has no primary links to cut",
                        fault.node or "", "pick a node with links")

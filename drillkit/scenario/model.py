@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command", "external", "manual")
+FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command", "external", "manual",
+               "toxiproxy")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness", "routing")
 STEP_KINDS = ("jail", "ssh", "console", "device", "python", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
@@ -38,7 +39,7 @@ class LabRef:
 class FaultSpec:
     """A fault to inject and later restore.
 
-    ``params`` holds the kind's own settings after validation (strings, lists of strings).
+    ``params`` holds the kind's own settings after validation, as JSON values (used by ``toxiproxy``).
     """
 
     name: str
@@ -51,6 +52,7 @@ class FaultSpec:
     inject: str | None = None
     restore: str | None = None
     via: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

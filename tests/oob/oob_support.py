@@ -40,7 +40,7 @@ SSH_OPTIONS = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserK
 
 @dataclass
 class Lab:
-    """A running copy of the edge-ai lab and what the product knows about it."""
+    """A running copy of the edge-ai lab, with its state, drill context and console plan."""
 
     name: str
     topology: Path

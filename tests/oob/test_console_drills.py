@@ -151,7 +151,7 @@ def test_hardening_default_lab_passes(console_drill, check):
     assert failed == []
 
 
-def test_console_drill_restored_link(console_drill, lab):
+def test_console_drill_route_back(console_drill, lab):
     routes = subprocess.run(["ip", "-n", lab.namespace("core"), "route"], capture_output=True, text=True,
                             timeout=10).stdout
     assert "10.1.0.0/16 via 10.0.1.2" in routes

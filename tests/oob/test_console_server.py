@@ -28,7 +28,7 @@ def lab(tmp_path_factory):
 
 
 class RecordingTransport:
-    """Wraps a transport and keeps the raw bytes it received, before any ANSI stripping."""
+    """A transport wrapper that keeps the raw bytes received, before any ANSI stripping."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -212,12 +212,12 @@ def test_wake_too_few_presses_fails(lab):
 def test_held_line_without_clear_fails(lab):
     holder = SshConsole(jail_ssh_argv(lab, "inf1"))
     try:
-        held = holder.wake(r"inf1# ", timeout_s=15)
+        holder_ready = holder.wake(r"inf1# ", timeout_s=15)
         outcome = run_console_step(lab.plan, lab.ctx, "inf1", [ConsoleCommand("true")], clear=False, timeout_s=30)
         holder_running = holder.proc.poll() is None
     finally:
         holder.close()
-    assert held, holder.output
+    assert holder_ready, holder.output
     assert outcome.ok is False
     assert "held by another session" in (outcome.error or "")
     assert outcome.cleared_line is False
@@ -227,14 +227,14 @@ def test_held_line_without_clear_fails(lab):
 def test_held_line_cleared_and_used(lab):
     holder = SshConsole(jail_ssh_argv(lab, "inf1"))
     try:
-        held = holder.wake(r"inf1# ", timeout_s=15)
+        holder_ready = holder.wake(r"inf1# ", timeout_s=15)
         outcome = run_console_step(lab.plan, lab.ctx, "inf1",
                                    [ConsoleCommand("ip -br addr show eth1", expect=r"10\.1\.1\.10/24")],
                                    clear=True, timeout_s=30)
         holder_status = exit_status(holder.proc, 10)
     finally:
         holder.close()
-    assert held, holder.output
+    assert holder_ready, holder.output
     assert outcome.ok, outcome.error
     assert outcome.cleared_line is True
     assert any("held by another session" in note for note in outcome.notes)

@@ -74,7 +74,7 @@ class Terminal:
         """End the SSH session with its escape sequence (Enter, then ~.), as an operator does."""
         self.type("Enter")
         self.type("~.")
-        return self.wait_for(r"^CONSOLE-EXIT=\d+", 15)
+        return self.wait_for(r"CONSOLE-EXIT=\d+", 15)
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
@@ -102,7 +102,7 @@ def test_console_shows_node_prompt(lab):
 def test_console_unknown_node_rejected(lab):
     terminal = Terminal(console_command(LAB, "no-such-node"))
     try:
-        ended = terminal.wait_for(r"^CONSOLE-EXIT=[1-9]", 30)
+        ended = terminal.wait_for(r"CONSOLE-EXIT=[1-9]", 30)
         screen = terminal.screen()
     finally:
         terminal.close()
@@ -112,7 +112,7 @@ def test_console_unknown_node_rejected(lab):
 
 @pytest.fixture(scope="module")
 def operator_drill(lab, tmp_path_factory):
-    """An operator opens core's console while a drill holds the outage, then the drill recovers."""
+    """An operator opens core's console during a drill's outage, then the drill recovers."""
     folder = tmp_path_factory.mktemp("operator-drill")
     scenario = write_scenario(folder, "t-oob-operator", lab, steps=HOLD_STEPS + console_recovery_steps())
     drill = BackgroundDrill(scenario, folder / "reports")

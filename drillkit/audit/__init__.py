@@ -1,0 +1,16 @@
+"""Failure-assumption audit: single points of failure, and management that shares fate with production.
+
+``drillkit audit TOPOLOGY`` reads a containerlab topology, the drillkit.* labels that
+describe workloads and management, and an optional audit file (see ``spec``). It
+reports which links and nodes cut each workload off from its dependencies and each
+node off from the reference node, whether management access survives those failures
+over a path independent of production, and which management connections share fate
+with the data plane. It can write the findings as JSON, as an HTML page, and as drill
+scenarios.
+
+Modules: ``spec`` (labels and audit file), ``graph`` (networkx graphs of the lab),
+``cuts`` (single and paired failures), ``mgmt`` (management access), ``analysis``
+(``audit_topology``, ``run_audit``), ``render`` (table, JSON), ``html``, ``generate``
+(scenarios) and ``cli``. This file imports none of them, so that registering the
+subcommand does not load networkx.
+"""
