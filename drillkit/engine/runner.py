@@ -85,7 +85,10 @@ def ensure_lab(topo: Topology, *, bring_up: bool, backend: str = "netns") -> tup
     if backend == "containerlab":
         from ..lab.containerlab import ContainerlabBackend
 
-        return ContainerlabBackend().up(topo), not running and ContainerlabBackend().containerlab is not None
+        clab = ContainerlabBackend()
+        lab_state = clab.up(topo)
+        # Only a lab this run deployed is destroyed afterwards; an attached one is the user's.
+        return lab_state, clab.deployed
     return get_backend(backend).up(topo), True
 
 

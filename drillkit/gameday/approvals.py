@@ -12,7 +12,7 @@ from .plan import GamedayPlan, PlanDrill
 
 APPROVED = "approved"
 DECLINED = "declined"
-#: How many times the prompt asks again after an answer that is neither a name nor empty.
+#: Maximum prompts per role; after that many unrecognized names the role counts as declining.
 MAX_PROMPTS = 3
 
 
@@ -39,8 +39,9 @@ class ApprovalGate:
     Args:
         plan: the game-day plan (roles and the people holding them).
         preapproved: role to person, from ``--approve``; those roles are not asked.
-        ask: reads one answer after printing a prompt (default ``input``); None
-            when nobody can answer, so a missing approval raises GamedayRefused.
+        ask: reads one answer after printing a prompt (default ``input``). None
+            means standard input is not a terminal, so a missing approval raises
+            GamedayRefused.
         say: prints a line for the person at the terminal.
         now: the current time (UTC).
     """
@@ -70,7 +71,7 @@ class ApprovalGate:
             The decisions; the drill may run only if every one is approved.
 
         Raises:
-            GamedayRefused: a role must be asked but nobody can answer.
+            GamedayRefused: a role must be asked but ``ask`` is None.
         """
         decisions: list[Approval] = []
         if drill.approvals:

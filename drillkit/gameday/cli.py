@@ -194,8 +194,8 @@ def _print_gamedays(days: list[dict[str, Any]]) -> None:
             _out(f"  {item['label']:>5} {item['scenario']:<24} lab {item['lab'] or '-':<14} {item['status']:<9} "
                  f"{item['run_id'] or item['detail']}")
         for a in day["approvals"]:
-            who = a["approver"] or "-"
-            _out(f"        approval {a['label']} {a['role']}: {a['decision']} by {who} at "
+            approver = a["approver"] or "-"
+            _out(f"        approval {a['label']} {a['role']}: {a['decision']} by {approver} at "
                  f"{a['at'][:19].replace('T', ' ')} UTC ({a['method']})")
 
 
@@ -313,9 +313,9 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
     _out(f"{'name':<18} {'cron':<16} {'timezone':<16} {'next run':<25} {'last outcome':<20} scenario")
     for s in schedules:
         last = last_outcome(s.name, db=args.db)
-        shown = f"{last['outcome']} {last['slot'][:10]}" if last else "-"
+        last_text = f"{last['outcome']} {last['slot'][:10]}" if last else "-"
         _out(f"{s.name:<18} {s.cron:<16} {s.timezone or 'host':<16} "
-             f"{s.next_run(now).isoformat(timespec='minutes'):<25} {shown:<20} {s.scenario}")
+             f"{s.next_run(now).isoformat(timespec='minutes'):<25} {last_text:<20} {s.scenario}")
     return 0
 
 

@@ -293,7 +293,7 @@ class PreviousRun:
 
 @dataclass
 class BackfillResult:
-    """What ``backfill`` did: run ids imported, run ids already recorded, and unreadable files."""
+    """Result of ``backfill``: run ids imported, run ids already recorded, and unreadable files."""
 
     imported: list[str] = field(default_factory=list)
     already_recorded: list[str] = field(default_factory=list)

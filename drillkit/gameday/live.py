@@ -47,7 +47,7 @@ WARN_SHARE = 0.75
 
 @dataclass
 class RunState:
-    """What the view knows about one run, updated from progress lines and journal events."""
+    """State of one run in the view, updated from progress lines and journal events."""
 
     channel: str
     scenario: str = ""
@@ -368,7 +368,12 @@ class LiveView:
                 table.add_row(sla, "-", f"{target:g}s", Text(note, style="dim" if sla not in SLA_MARKS else "red"))
             else:
                 elapsed = max(0.0, now - state.inject_t)
-                style = "green" if elapsed < WARN_SHARE * target else "yellow" if elapsed <= target else "bold red"
+                if elapsed < WARN_SHARE * target:
+                    style = "green"
+                elif elapsed <= target:
+                    style = "yellow"
+                else:
+                    style = "bold red"
                 table.add_row(sla, f"{elapsed:.1f}s", f"{target:g}s", Text("running", style=style))
         return table
 

@@ -3,8 +3,8 @@
 Drills of the sequence run one after the other in the main thread, so each
 ``DrillRunner`` handles Ctrl-C itself (it restores the faults and reports the
 run as aborted), and the game day then stops. Drills of a parallel group run
-in threads, one per lab; Ctrl-C there asks every running drill to stop and
-restore. The labs of a parallel group are built one after the other before
+in threads, one per lab; Ctrl-C there aborts every running drill, and each
+restores its faults. The labs of a parallel group are built one after the other before
 the group starts, because building two labs at the same time was never tested.
 """
 
@@ -100,7 +100,7 @@ class RunnerExecutor:
 
 @dataclass
 class DrillOutcome:
-    """How one drill of the plan ended."""
+    """Outcome of one drill of the plan."""
 
     drill: PlanDrill
     status: str
@@ -113,7 +113,7 @@ class DrillOutcome:
 
 @dataclass
 class GamedayOutcome:
-    """How the game day ended: its history id, each drill's outcome and the exit status."""
+    """Result of a game day: its history id, status, exit status and each drill's outcome."""
 
     gameday_id: int
     status: str
@@ -167,7 +167,7 @@ class GamedayRunner:
 
         Raises:
             GamedayRefused: now is outside the window, or an approval is needed
-                and nobody can give it.
+                and standard input is not a terminal.
             KeyboardInterrupt: the game day was interrupted between drills; what
                 ran so far is recorded.
         """

@@ -24,7 +24,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -149,16 +149,12 @@ def cron_to_oncalendar(expr: str, timezone: str | None = None) -> str | None:
     minute, hour, dom, month, dow = normalize_cron(expr).split(" ")
     if dom != "*" and dow != "*":
         return None
-    minutes = _field_values(minute, 0, 59, {})
-    hours = _field_values(hour, 0, 23, {})
-    days = _field_values(dom, 1, 31, {})
-    months = _field_values(month, 1, 12, _MONTHS)
-    weekdays = _field_values(dow, 0, 7, _WEEKDAYS)
-    if None in (minutes, hours, days, months, weekdays):
+    parsed = [_field_values(minute, 0, 59, {}), _field_values(hour, 0, 23, {}), _field_values(dom, 1, 31, {}),
+              _field_values(month, 1, 12, _MONTHS), _field_values(dow, 0, 7, _WEEKDAYS)]
+    if None in parsed:
         return None
-    assert minutes is not None and hours is not None and days is not None and months is not None
-    assert weekdays is not None
-    weekdays = {d % 7 for d in weekdays}
+    minutes, hours, days, months, cron_weekdays = cast("list[set[int]]", parsed)
+    weekdays = {d % 7 for d in cron_weekdays}
     day_part = ""
     if weekdays != set(range(7)):
         # systemd ranges run Monday to Sunday, so order Monday first.
@@ -520,7 +516,7 @@ def install(schedule: Schedule, kind: str, dest: str | Path | None = None, *, db
 
 @dataclass
 class DueOutcome:
-    """What ``run_due`` did for one schedule."""
+    """Outcome of one due slot of a schedule in ``run_due``."""
 
     schedule: str
     slot: _dt.datetime | None

@@ -29,7 +29,7 @@ METRICS = ("detect", "oob_access", "recover")
 METRIC_LABELS = {"detect": "time to detect", "oob_access": "time to OOB access", "recover": "time to recover"}
 SLOWER_FACTOR = 1.25
 MEDIAN_WINDOW = 5
-# NOTE: with fewer earlier runs the median says little, so the slowdown rule waits for three.
+# NOTE: three is a judgement call: a median of fewer earlier runs is too noisy to call a run slower.
 MIN_PREVIOUS = 3
 
 STATUS_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "aborted": "#8250df", "error": "#6e7781"}

@@ -140,6 +140,8 @@ class ContainerlabBackend:
 
     def __init__(self, containerlab: str | None = None) -> None:
         self.containerlab = containerlab or binary()
+        #: Whether the last up() deployed the lab (False when it only attached to a running lab).
+        self.deployed = False
 
     def _clab(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         if not self.containerlab:
@@ -181,7 +183,9 @@ class ContainerlabBackend:
         """
         nsexec.require_root("drillkit lab up")
         running = self.inspect(topo)
+        self.deployed = False
         if not running and not all(nsexec.exists(topo.namespace(n)) for n in topo.nodes):
+            self.deployed = True
             result = self._clab("deploy", "-t", topo.path)
             if result.returncode != 0:
                 raise LabError(f"containerlab deploy failed: {(result.stderr or result.stdout).strip()[-800:]}")

@@ -142,6 +142,8 @@ def _netmiko_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: list[
     transcript = []
     try:
         conn = ConnectHandler(**params)
+        if params["username"] == plan.admin_user:
+            conn.write_channel(f"{node}\r")  # the admin user picks the line at the line> prompt
         conn.write_channel("\r")
         time.sleep(0.5)
         transcript.append(conn.read_channel())
@@ -151,6 +153,9 @@ def _netmiko_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: list[
             output = conn.send_command(command.send, expect_string=command.expect or r"[#$]\s*$",
                                        read_timeout=command.timeout_s)
             transcript.append(f"{conn.find_prompt()} {command.send}\n{output}\n")
+        # Skip the linux driver's logout: "exit" would end the console shell and netmiko
+        # would wait for a prompt that never comes.
+        conn.cleanup = lambda *args, **kwargs: None
         conn.disconnect()
     except (NetmikoBaseException, OSError, ValueError) as exc:
         return ConsoleOutcome(False, strip_ansi("".join(transcript)), error=f"netmiko: {exc}")
