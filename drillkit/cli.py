@@ -65,7 +65,8 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
     name, _topo = _topology_or_lab(args.lab)
     status = NetnsBackend().status(name)
     _out(f"lab {status.lab} ({status.status}) from {status.topology}")
-    _out(f"OOB network gateway {status.mgmt_gateway}, OOB jail {status.jail}")
+    if status.mgmt_gateway or status.jail:
+        _out(f"OOB network gateway {status.mgmt_gateway or 'none (external)'}, OOB jail {status.jail or 'none'}")
     _out(f"{'node':<12} {'kind':<7} {'namespace':<28} {'mgmt-ipv4':<15} {'procs':>5}  interfaces")
     for node in status.nodes:
         ifaces = " ".join(f"{i.name}:{i.oper_state.lower()}" + (f"({','.join(i.addresses)})" if i.addresses else "")

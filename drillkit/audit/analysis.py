@@ -177,8 +177,8 @@ class _Auditor:
         self._failures[key] = result
         return result
 
-    def _cut_failures(self, root: str, target: str, vantage: str | None,
-                      add_target: bool) -> tuple[bool, tuple[Failure, ...], tuple[Failure, ...], int]:
+    def _cut_failures(self, root: str, target: str, vantage: str | None, add_target: bool,
+                      many_targets: bool) -> tuple[bool, tuple[Failure, ...], tuple[Failure, ...], int]:
         if not self.cuts.reachable(root, target):
             return False, (), (), 0
         names = list(reversed(self.cuts.single_cuts(root, target)))
@@ -188,7 +188,7 @@ class _Auditor:
         pairs: tuple[Failure, ...] = ()
         count = 0
         if self.depth == 2:
-            count, found = self.cuts.pairs(root, target, self.max_pairs)
+            count, found = self.cuts.pairs(root, target, self.max_pairs, many_targets=many_targets)
             pairs = tuple(self.failure(pair, vantage) for pair in found)
         return True, single, pairs, count
 
@@ -196,7 +196,7 @@ class _Auditor:
         results = []
         for dep in workload.depends:
             reachable, single, pairs, count = self._cut_failures(workload.node, dep.node, workload.managed_from,
-                                                                 add_target=True)
+                                                                 add_target=True, many_targets=False)
             results.append(DependencyResult(dependency=dep, reachable=reachable, single=single, pairs=pairs,
                                             pair_count=count))
         return WorkloadResult(workload=workload, dependencies=tuple(results))
@@ -205,6 +205,7 @@ class _Auditor:
         connections = self.model.connections(name)
         if name == reference:
             return NodeResult(node=name, reachable=True, single=(), pairs=(), pair_count=0, connections=connections)
-        reachable, single, pairs, count = self._cut_failures(reference, name, None, add_target=False)
+        reachable, single, pairs, count = self._cut_failures(reference, name, None, add_target=False,
+                                                             many_targets=True)
         return NodeResult(node=name, reachable=reachable, single=single, pairs=pairs, pair_count=count,
                           connections=connections)

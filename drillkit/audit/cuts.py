@@ -20,6 +20,7 @@ not hit Python's recursion limit.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 import networkx as nx
@@ -151,6 +152,7 @@ class CutIndex:
         self._rooted: dict[int, _Blocks] = {}
         self._pairs: dict[tuple[int, int], dict[int, PairSet]] = {}
         self._pair_limit: dict[tuple[int, int], int] = {}
+        self._inner_cache: dict[tuple[int, int, int], _Blocks] = {}
 
     def _add(self, name: str) -> int:
         if name in self.ids:
@@ -177,11 +179,98 @@ class CutIndex:
         """
         return [self.names[v] for v in _chain(self.blocks_from(root), self.ids[target])]
 
-    def pairs(self, root: str, target: str, limit: int) -> tuple[int, list[tuple[str, str]]]:
+    def connected(self, root: str, target: str, failed: frozenset[str] | set[str]) -> bool:
+        """Return True when ``target`` still reaches ``root`` with the ``failed`` elements down.
+
+        One or two failed elements are answered from the block structure; more fall
+        back to a breadth-first search.
+        """
+        if root in failed or target in failed:
+            return False
+        if root == target:
+            return True
+        if not self.reachable(root, target):
+            return False
+        blocks = self.blocks_from(root)
+        ids = [self.ids[name] for name in failed if name in self.ids]
+        if len(ids) > 2:
+            return self._search(root, target, set(ids))
+        chain = set(_chain(blocks, self.ids[target]))
+        if any(x in chain for x in ids):
+            return False
+        if len(ids) < 2:
+            return True
+        x, y = ids
+        block = blocks.parent_block.get(x)
+        if block is None or block != blocks.parent_block.get(y) or not self._on_path(blocks, block, target):
+            return True
+        exit_vertex = self._exit(blocks, block, self.ids[target])
+        inner = self._inner(blocks, block, x)
+        if exit_vertex not in inner.parent_block:
+            return False
+        return y not in _chain(inner, exit_vertex)
+
+    def _on_path(self, blocks: _Blocks, block: int, target: str) -> bool:
+        current = blocks.parent_block.get(self.ids[target])
+        while current is not None:
+            if current == block:
+                return True
+            entry = blocks.entry[current]
+            if entry == blocks.root:
+                return False
+            current = blocks.parent_block.get(entry)
+        return False
+
+    @staticmethod
+    def _exit(blocks: _Blocks, block: int, target: int) -> int:
+        """Return the vertex through which the path from the root to ``target`` leaves ``block``."""
+        vertex = target
+        while blocks.parent_block[vertex] != block:
+            vertex = blocks.entry[blocks.parent_block[vertex]]
+        return vertex
+
+    def _inner(self, blocks: _Blocks, block: int, removed: int) -> _Blocks:
+        """Return the blocks of ``block`` without ``removed``, rooted at the block's entry (cached)."""
+        entry = blocks.entry[block]
+        members = blocks.members[block]
+        key = (entry, min(members), removed)
+        cached = self._inner_cache.get(key)
+        if cached is None:
+            allowed = set(members)
+            allowed.add(entry)
+            cached = _rooted_blocks(self.adj, entry, allowed, removed)
+            self._inner_cache[key] = cached
+        return cached
+
+    def _search(self, root: str, target: str, removed: set[int]) -> bool:
+        start, goal = self.ids[root], self.ids[target]
+        seen = {start}
+        queue = deque([start])
+        while queue:
+            vertex = queue.popleft()
+            if vertex == goal:
+                return True
+            for neighbour in self.adj[vertex]:
+                if neighbour not in seen and neighbour not in removed:
+                    seen.add(neighbour)
+                    queue.append(neighbour)
+        return False
+
+    def pairs(self, root: str, target: str, limit: int, *,
+              many_targets: bool = False) -> tuple[int, list[tuple[str, str]]]:
         """Return the number of minimal failure pairs that separate ``target`` from ``root``, and up to ``limit`` of them.
 
         A pair is minimal when neither element alone separates them. Neither
         ``root`` nor ``target`` is part of a pair.
+
+        Args:
+            root: one node.
+            target: the other node.
+            limit: how many pairs to list; the count is always exact.
+            many_targets: the caller asks for many targets from this root, so each
+                block computes its pairs for all its vertices at once (one DFS per
+                block vertex). Otherwise only the vertices on one path through the
+                block are removed, which is cheaper for a single target.
         """
         blocks = self.blocks_from(root)
         vertex = self.ids[target]
@@ -192,8 +281,10 @@ class CutIndex:
         while block is not None:
             entry = blocks.entry[block]
             if len(blocks.members[block]) >= 2:  # with the entry, three vertices or more
-                table = self._block_pairs(blocks, block, limit)
-                pair_set = table.get(exit_vertex)
+                if many_targets:
+                    pair_set = self._block_pairs(blocks, block, limit).get(exit_vertex)
+                else:
+                    pair_set = self._path_pairs(blocks, block, exit_vertex, limit)
                 if pair_set is not None:
                     count += pair_set.count
                     for a, b in pair_set.pairs:
@@ -205,6 +296,46 @@ class CutIndex:
             exit_vertex = entry
             block = blocks.parent_block.get(entry)
         return count, found
+
+    def _path_pairs(self, blocks: _Blocks, block: int, exit_vertex: int, limit: int) -> PairSet:
+        """Compute the minimal pairs separating a block's entry from ``exit_vertex``.
+
+        Every separating pair meets every path between the two vertices, so one of
+        its elements lies on a shortest path P. Removing each vertex x of P and
+        listing the cut vertices y of B - x finds every pair; a pair with both
+        elements on P is found twice, which the count corrects.
+        """
+        entry = blocks.entry[block]
+        members = blocks.members[block]
+        allowed = set(members)
+        allowed.add(entry)
+        parent = {entry: entry}
+        queue = deque([entry])
+        while queue and exit_vertex not in parent:
+            vertex = queue.popleft()
+            for neighbour in self.adj[vertex]:
+                if neighbour in allowed and neighbour not in parent:
+                    parent[neighbour] = vertex
+                    queue.append(neighbour)
+        path = []
+        vertex = parent[exit_vertex]
+        while vertex != entry:
+            path.append(vertex)
+            vertex = parent[vertex]
+        on_path = set(path)
+        total = twice = 0
+        listed: set[tuple[int, int]] = set()
+        for removed in path:
+            inner = self._inner(blocks, block, removed)
+            cut = inner.entry[inner.parent_block[exit_vertex]]
+            while cut != entry:
+                total += 1
+                if cut in on_path:
+                    twice += 1
+                if len(listed) < limit:
+                    listed.add((removed, cut) if removed < cut else (cut, removed))
+                cut = inner.entry[inner.parent_block[cut]]
+        return PairSet(total - twice // 2, tuple(sorted(listed))[:limit])
 
     def _block_pairs(self, blocks: _Blocks, block: int, limit: int) -> dict[int, PairSet]:
         """Compute, for each vertex w of the block, the minimal pairs separating the block's entry from w."""

@@ -202,6 +202,9 @@ class GamedayRunner:
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except Exception:
+            status = "error"
+            raise
         finally:
             exit_code = combine_exit_codes([o.exit_code for o in outcomes])
             history.finish_gameday(self.gameday_id, status=status, exit_code=exit_code, db=self.db)
@@ -254,13 +257,23 @@ class GamedayRunner:
 
     def _run_parallel(self, approved: list[tuple[PlanDrill, list[Approval]]]) -> list[DrillOutcome]:
         drills = tuple(d for d, _ in approved)
+        labs = self.executor.labs_up(drills)
         try:
-            with self.executor.labs_up(drills):
-                return self._run_threads(approved)
+            labs.__enter__()
         except DrillkitError as exc:
             self.say(f"ERROR: building the labs of the group failed: {exc}")
             return [self._record_item(DrillOutcome(d, "error", exc.exit_code, detail=f"lab not built: {exc}",
                                                    approvals=a)) for d, a in approved]
+        try:
+            return self._run_threads(approved)
+        finally:
+            # The drills are recorded by now, so a lab that fails to come down changes no verdict.
+            try:
+                labs.__exit__(None, None, None)
+            except DrillkitError as exc:
+                log.error("removing the labs %s failed: %s", ", ".join(d.lab for d in drills), exc)
+                self.say(f"ERROR: removing the labs of the group failed: {exc}; remove them with "
+                         "'drillkit lab down LAB'")
 
     def _run_threads(self, approved: list[tuple[PlanDrill, list[Approval]]]) -> list[DrillOutcome]:
         view = self.view()

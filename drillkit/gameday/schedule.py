@@ -102,10 +102,10 @@ def _field_values(text: str, lo: int, hi: int, names: dict[str, int]) -> set[int
                 return None
             first, last = a, b
         else:
-            first = number(base)
-            if first is None:
+            single = number(base)
+            if single is None:
                 return None
-            last = hi if step_text else first
+            first, last = single, hi if step_text else single
         if first > last or first < lo or last > hi:
             return None
         values.update(range(first, last + 1, step))
@@ -456,7 +456,7 @@ def render_cron(schedule: Schedule, *, python: str, db: Path) -> tuple[str, str]
     command = shlex.join(run_due_argv(schedule, python=python, db=db)).replace("%", "\\%")
     command += f" >> {shlex.quote(str(log_path))} 2>&1".replace("%", "\\%")
     if exact:
-        note = f"# Runs at the cron times; 'drillkit schedule run-due' skips blackout dates.\n"
+        note = "# Runs at the cron times; 'drillkit schedule run-due' skips blackout dates.\n"
         when = cron
     else:
         reason = (f"the schedule's timezone {schedule.timezone} may differ from the host's" if schedule.timezone

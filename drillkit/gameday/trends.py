@@ -175,7 +175,7 @@ def render_chart(metric: str, points: list[TrendPoint], out_dir: Path) -> str:
                          f'text-anchor="middle">{_esc(_date(p.started)[:10])}</text>')
 
     # The target may change between runs (a game day can override it), so the line steps.
-    target_path = []
+    target_path: list[str] = []
     for i, p in enumerate(points):
         if p.target is None:
             continue
@@ -204,7 +204,7 @@ def render_chart(metric: str, points: list[TrendPoint], out_dir: Path) -> str:
             parts.append(f'<a href="{_esc(href)}">')
         if p.value is None:
             # Never reached: a cross at the top edge of the plot.
-            cx, cy = x(i), PAD_TOP + 6
+            cx, cy = x(i), float(PAD_TOP + 6)
             parts.append(f'<path class="unreached" data-run="{_esc(p.run_id)}" d="M{cx - 5:.1f},{cy - 5:.1f} '
                          f'L{cx + 5:.1f},{cy + 5:.1f} M{cx - 5:.1f},{cy + 5:.1f} L{cx + 5:.1f},{cy - 5:.1f}" '
                          f'stroke="{color}"><title>{_esc(tip)}</title></path>')
@@ -214,7 +214,7 @@ def render_chart(metric: str, points: list[TrendPoint], out_dir: Path) -> str:
             parts.append(f'<circle class="{css}" data-run="{_esc(p.run_id)}" cx="{cx:.1f}" cy="{cy:.1f}" r="5" '
                          f'fill="{color}"><title>{_esc(tip)}</title></circle>')
         if p.regression:
-            cy = (PAD_TOP + 6) if p.value is None else y(p.value)
+            cy = float(PAD_TOP + 6) if p.value is None else y(p.value)
             parts.append(f'<path class="regression-mark" d="M{x(i):.1f},{cy - 16:.1f} l-6,-10 h12 z">'
                          f'<title>{_esc(tip)}</title></path>')
         if href:

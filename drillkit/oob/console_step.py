@@ -70,6 +70,36 @@ def open_session(plan: ConsolePlan, ctx: LabContext, node: str, *, transport: st
     return ConsoleSession(mover, node, secrets=secrets, **kwargs)
 
 
+#: ser2net keeps a line busy for a moment after a session closes, so a quick
+#: second login sees "already in use"; these retries ride that out before a line
+#: counts as held by another session.
+BUSY_RETRIES = 4
+BUSY_RETRY_DELAY_S = 0.25
+
+
+def open_ready_session(plan: ConsolePlan, ctx: LabContext, node: str, **kwargs) -> ConsoleSession:
+    """Open a session and check the line is free, retrying briefly while ser2net releases it.
+
+    Raises:
+        LineBusy: the line is still held after the retries.
+        OobError: the transport failed.
+    """
+    for attempt in range(BUSY_RETRIES):
+        session = open_session(plan, ctx, node, **kwargs)
+        try:
+            session.expect(r"(?!x)x", 0.25)  # reads for a moment; raises LineBusy on the busy message
+        except LineBusy:
+            session.close()
+            if attempt == BUSY_RETRIES - 1:
+                raise
+            time.sleep(BUSY_RETRY_DELAY_S)
+            continue
+        except OobError:
+            pass  # nothing matched, as intended: the line is free
+        return session
+    raise AssertionError("unreachable")
+
+
 def run_console_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: list[ConsoleCommand], *,
                      transport: str = "ssh", user: str | None = None, password: str | None = None,
                      url: str | None = None, prompt: str | None = None, clear: bool = True,
@@ -83,8 +113,8 @@ def run_console_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: li
         session = None
         for attempt in (1, 2):
             try:
-                session = open_session(plan, ctx, node, transport=transport, user=user, password=password, url=url,
-                                       prompt=prompt, secrets=secrets)
+                session = open_ready_session(plan, ctx, node, transport=transport, user=user, password=password,
+                                             url=url, prompt=prompt, secrets=secrets)
                 session.wake()
                 break
             except LineBusy as exc:

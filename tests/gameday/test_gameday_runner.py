@@ -268,16 +268,13 @@ def test_parallel_group_runs_concurrently(plan, tmp_path):
     executor = FakeExecutor(tmp_path / "reports", delay=0.5)
     runner, _ = make_runner(plan, tmp_path, executor=executor, preapproved=ALL_APPROVED)
 
-    started = time.monotonic()
     outcome = runner.run()
-    elapsed = time.monotonic() - started
 
     assert outcome.exit_code == 0
+    # Each drill takes 0.5 s, so the two of the group overlap when they run in threads.
     assert executor.max_active == 2
     assert executor.lab_groups == [["edge-ai", "frr-triangle"]]
     assert sorted(executor.calls) == [("1", False), ("2.1", True), ("2.2", True)]
-    # Three drills of 0.5 s each, two of them at once.
-    assert elapsed < 1.4
 
 
 def test_stop_on_failure_skips_rest(plan, tmp_path):
@@ -410,3 +407,23 @@ def test_ctrl_c_stops_parallel_group(plan, tmp_path):
     assert executor.aborted == ["interrupted by SIGINT"]
     assert outcome.status == "stopped"
     assert [o.detail for o in outcome.outcomes[1:]] == ["interrupted by SIGINT", "interrupted by SIGINT"]
+
+
+class TeardownFailsExecutor(FakeExecutor):
+    @contextmanager
+    def labs_up(self, drills):
+        yield
+        raise LabStateError("lab 'frr-triangle' is still up")
+
+
+def test_lab_teardown_failure_keeps_verdicts(plan, tmp_path):
+    lines: list[str] = []
+    executor = TeardownFailsExecutor(tmp_path / "reports")
+    runner, _ = make_runner(plan, tmp_path, executor=executor, preapproved=ALL_APPROVED, lines=lines)
+
+    outcome = runner.run()
+
+    assert [o.status for o in outcome.outcomes] == ["passed", "passed", "passed"]
+    assert any("removing the labs of the group failed: lab 'frr-triangle' is still up" in line for line in lines)
+    items = history.list_gamedays(db=tmp_path / "h.sqlite")[0]["items"]
+    assert [i["status"] for i in items] == ["passed", "passed", "passed"]

@@ -12,7 +12,7 @@ from conftest import needs_root, run_cli
 from drillkit.errors import OobError
 from drillkit.lab.console import RFC2217_BASE, TELNET_BASE
 from drillkit.oob.console import ConsoleSession, in_namespace, strip_ansi
-from drillkit.oob.console_step import ConsoleCommand, open_session, run_console_step
+from drillkit.oob.console_step import ConsoleCommand, open_ready_session, run_console_step
 from oob_support import SshConsole, askpass_env, jail_ssh_argv, running_lab
 
 pytestmark = [pytest.mark.lab, needs_root]
@@ -61,7 +61,7 @@ def exit_status(proc: subprocess.Popen, timeout_s: float) -> int | None:
 def park_in_reads(lab, node: str, reads: int) -> None:
     """Leave ``node``'s console in a shell command that waits for ``reads`` lines, then hang up."""
     def work() -> None:
-        session = open_session(lab.plan, lab.ctx, node)
+        session = open_ready_session(lab.plan, lab.ctx, node)
         try:
             session.wake()
             command = "; ".join(f"read -r line{i}" for i in range(reads))
@@ -132,7 +132,7 @@ def test_admin_wrong_password_rejected(lab, tmp_path):
 
 def test_ansi_colour_stripped_from_output(lab):
     def work():
-        session = open_session(lab.plan, lab.ctx, "feed")
+        session = open_ready_session(lab.plan, lab.ctx, "feed")
         recorder = RecordingTransport(session.transport)
         session.transport = recorder
         try:
@@ -150,7 +150,7 @@ def test_ansi_colour_stripped_from_output(lab):
 
 def test_strip_ansi_on_console_bytes(lab):
     def work():
-        session = open_session(lab.plan, lab.ctx, "feed")
+        session = open_ready_session(lab.plan, lab.ctx, "feed")
         recorder = RecordingTransport(session.transport)
         session.transport = recorder
         try:
@@ -172,7 +172,7 @@ def test_wake_presses_enter_until_prompt(lab):
     park_in_reads(lab, "inf2", reads=3)
 
     def work() -> ConsoleSession:
-        session = open_session(lab.plan, lab.ctx, "inf2")
+        session = open_ready_session(lab.plan, lab.ctx, "inf2")
         try:
             session.wake(presses=5)
         finally:
@@ -188,7 +188,7 @@ def test_wake_too_few_presses_fails(lab):
     park_in_reads(lab, "noc", reads=2)
 
     def work() -> str:
-        session = open_session(lab.plan, lab.ctx, "noc")
+        session = open_ready_session(lab.plan, lab.ctx, "noc")
         try:
             session.wake(presses=1)
         except OobError as exc:
@@ -198,7 +198,7 @@ def test_wake_too_few_presses_fails(lab):
         return "wake returned"
 
     def tidy() -> None:
-        session = open_session(lab.plan, lab.ctx, "noc")
+        session = open_ready_session(lab.plan, lab.ctx, "noc")
         try:
             session.wake(presses=4)
         finally:
