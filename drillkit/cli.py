@@ -135,7 +135,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.runner import DrillRunner, describe_plan
-    from .lab.topology import load_topology
     from .scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)

@@ -22,7 +22,6 @@ from ..clock import NS_PER_S, Clock
 from ..errors import DrillAborted, DrillkitError, LabStateError
 from ..faults import LabContext, build_fault
 from ..lab import nsexec
-from ..lab.netns import NetnsBackend
 from ..lab.state import LabState
 from ..lab.topology import Topology, load_topology
 from ..oob import run_in_jail, ssh_argv

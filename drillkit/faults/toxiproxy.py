@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from typing import Any, Callable, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -86,25 +85,10 @@ def _call_in_namespace(namespace: str | None, func: Callable[[], Any], limit_s: 
     Raises:
         _CallHung: the call did not return within ``limit_s``.
     """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            if namespace is not None:
-                nsexec.enter_thread(namespace)
-            box["result"] = func()
-        except BaseException as exc:  # handed to the caller below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"toxiproxy-{namespace or 'host'}", daemon=True)
-    thread.start()
-    thread.join(limit_s)
-    if thread.is_alive():
-        # NOTE: the thread cannot be stopped and ends when its own socket timeouts fire.
-        raise _CallHung()
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+    try:
+        return nsexec.call_in_namespace(namespace, func, limit_s)
+    except TimeoutError:
+        raise _CallHung() from None
 
 
 class ToxiproxyFault:

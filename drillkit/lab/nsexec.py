@@ -111,6 +111,37 @@ def enter_thread(ns: str) -> None:
         os.close(fd)
 
 
+def call_in_namespace(namespace: str | None, func, timeout_s: float):
+    """Run ``func`` in a new thread that entered ``namespace`` (None: stay here); return its result.
+
+    The function's own exception is raised here. Sockets it opens belong to ``namespace``.
+
+    Raises:
+        TimeoutError: ``func`` did not return within ``timeout_s``; the thread cannot be
+            stopped and ends when its own timeouts fire.
+    """
+    import threading
+
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            if namespace is not None:
+                enter_thread(namespace)
+            box["result"] = func()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"in-{namespace or 'host'}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"call in {namespace or 'the host'} did not return within {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
 def pids(ns: str) -> list[int]:
     """Return the ids of the processes whose network namespace is ``ns``."""
     result = run(["ip", "netns", "pids", ns], timeout=10)

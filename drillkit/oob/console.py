@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -63,25 +62,15 @@ class Transport(Protocol):
 
 
 def in_namespace(namespace: str | None, func: Callable[[], Any], timeout_s: float) -> Any:
-    """Run ``func`` in a new thread that entered ``namespace``; return its result or raise its error."""
-    box: dict[str, Any] = {}
+    """Run ``func`` in a new thread that entered ``namespace``; return its result or raise its error.
 
-    def target() -> None:
-        try:
-            if namespace is not None:
-                nsexec.enter_thread(namespace)
-            box["result"] = func()
-        except BaseException as exc:  # handed to the caller below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"oob-{namespace}", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        raise OobError(f"console session did not finish within {timeout_s:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+    Raises:
+        OobError: ``func`` did not finish within ``timeout_s``.
+    """
+    try:
+        return nsexec.call_in_namespace(namespace, func, timeout_s)
+    except TimeoutError:
+        raise OobError(f"console session did not finish within {timeout_s:g} s") from None
 
 
 class SshConsoleTransport:

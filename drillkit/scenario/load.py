@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import yamldoc
 from ..errors import ConfigError, ScenarioError
-from ..lab.topology import Topology, load_topology
+from ..lab.topology import Topology
 from ..yamldoc import Field, YList, YMap
 from . import refs
 from .model import (FAULT_KINDS, ConsoleLineSpec, PROBE_KINDS, PROBE_ROLES, SLA_NAMES, STEP_KINDS, FaultSpec, LabRef,
