@@ -145,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             _out(line)
         return 0
     result = DrillRunner(scenario, reports_dir=args.reports, lab_up=args.lab_up).run()
+    from .gameday.history import after_run
+
+    after_run(result, db=args.db, operators=tuple(args.operator or ()))
     for sla in result.missed_slas:
         measured = "never reached" if sla.measured is None else f"{sla.measured:.2f} s"
         _err(f"SLA {sla.name} missed: {measured}, target {sla.target:g} s")
@@ -233,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build the lab if it is not up, and remove it after the run")
     p.add_argument("--reports", default="reports", metavar="DIR",
                    help="folder for run folders (default: reports)")
+    p.add_argument("--db", metavar="FILE", help="run history database (default: $DRILLKIT_HOME/history.sqlite)")
+    p.add_argument("--operator", action="append", metavar="NAME",
+                   help="person taking part, recorded in the history (repeat for several)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render a run's reports again from its journal")
@@ -249,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="restore the faults of runs that were killed (needs root)")
     p.add_argument("--lab", help="only runs on this lab")
     p.set_defaults(func=cmd_restore)
+
+    from .gameday.cli import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -153,6 +153,7 @@ class DrillItem(pytest.Item):
         backend = self.config.getoption("--drillkit-backend") or self.scenario.lab.backend
         _ensure_lab(self.config, self.scenario.lab.topology, backend)
         result = DrillRunner(self.scenario, reports_dir=state.reports, progress=None).run()
+        _record_history(result)
         state.results.append((self.nodeid, result))
         _record_properties(self, result)
         if not result.passed:
@@ -165,6 +166,12 @@ class DrillItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"drill {self.scenario.name}"
+
+
+def _record_history(result: DrillResult) -> None:
+    from .gameday.history import after_run
+
+    after_run(result)
 
 
 def failure_message(result: DrillResult) -> str:
@@ -247,6 +254,7 @@ def drill_runner(request: pytest.FixtureRequest) -> Callable[..., DrillResult]:
         backend = request.config.getoption("--drillkit-backend") or loaded.lab.backend
         _ensure_lab(request.config, loaded.lab.topology, backend)
         result = DrillRunner(loaded, reports_dir=state.reports, progress=None).run()
+        _record_history(result)
         state.results.append((request.node.nodeid, result))
         _record_properties(request.node, result)
         return result

@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 EDGE_TOPOLOGY = REPO / "labs" / "edge-ai" / "edge-ai.clab.yml"
 SCENARIOS = REPO / "scenarios"
 
+# Drill runs record their history; keep the suite's runs out of the user's database.
+os.environ.setdefault("DRILLKIT_HOME", str(Path(__import__("tempfile").mkdtemp(prefix="drillkit-home-"))))
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root (network namespaces), as containerlab does")
 
 

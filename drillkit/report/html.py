@@ -458,6 +458,7 @@ def render_html(analysis: Analysis) -> str:
         "steps_not_run": steps_not_run,
         "probes": _probe_rows(analysis),
         "settings": _settings(run),
+        "previous_runs": _previous_runs(scenario.get("name"), run.get("run_id")),
         "events": events,
         "event_types": event_types,
         # Markup keeps the script byte-for-byte, so it matches the hash in the policy.
@@ -465,6 +466,22 @@ def render_html(analysis: Analysis) -> str:
         "script_hash": _script_hash(_PAGE_SCRIPT),
     }
     return _environment().get_template(TEMPLATE_NAME).render(context)
+
+
+def _previous_runs(scenario: str | None, run_id: str | None) -> list[dict[str, str]]:
+    """Return earlier runs of the scenario from the run history, newest first (empty without history)."""
+    if not scenario:
+        return []
+    try:
+        from ..gameday.history import previous_runs
+
+        runs = previous_runs(scenario, before=run_id, limit=10)
+    except Exception as exc:  # a missing or unreadable history must not stop the report
+        log.warning("report: previous runs of %s not available: %s", scenario, exc)
+        return []
+    return [{"run_id": r.run_id, "started": str(r.started), "status": r.status,
+             "report": Path(r.report_path).resolve().as_uri() if r.report_path else ""} for r in runs
+            if r.run_id != run_id]
 
 
 def write_html(analysis: Analysis, run_dir: Path) -> Path:
