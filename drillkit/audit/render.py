@@ -135,7 +135,7 @@ def _failure_json(failure: Failure) -> dict[str, Any]:
 def _connection_json(connection: Connection) -> dict[str, Any]:
     return {"way": connection.way, "from": connection.vantage, "independent": connection.independent,
             "reachable": connection.reachable,
-            "via": connection.via, "fails_with": list(connection.fails_with)}
+            "via": connection.via, "fails_with": list(connection.fails_with), "path": list(connection.path)}
 
 
 def to_json(report: AuditReport) -> dict[str, Any]:

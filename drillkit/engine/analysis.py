@@ -259,10 +259,21 @@ def _measure(result: Analysis, events: list[dict[str, Any]], probes: dict[str, d
 
     result.measurements["detect"] = from_mark("detect", "first detect probe past its failure threshold")
     result.measurements["oob_access"] = from_mark("oob_access", "first successful OOB step")
+    if result.measurements["oob_access"].value is None and inject is not None:
+        sessions = [e for e in events if e["type"] == "operator.session" and e.get("state") == "start"
+                    and float(e["t"]) >= inject]
+        if sessions:
+            first = sessions[0]
+            result.measurements["oob_access"] = Measurement(
+                "oob_access", round(float(first["t"]) - inject, 6), 0.0,
+                f"operator console session to {first.get('node')} opened")
     recover = from_mark("recover", "all detect probes healthy, held for the settle time")
     result.measurements["recover"] = recover
     result.measurements["outage"] = Measurement("outage", recover.value, recover.uncertainty,
                                                 "from inject until recovered")
+    if "operator_reported" in marks:
+        result.measurements["operator_reported"] = from_mark(
+            "operator_reported", "when the operator reported the recovery (probes measure the real one)")
     stale_total = None
     open_ended = False
     for windows in result.stale_windows.values():

@@ -170,6 +170,9 @@ class DrillRunner:
             return
         self._signals += 1
         name = signal.Signals(signum).name
+        if signum == signal.SIGUSR1:
+            self.abort("emergency stop (SIGUSR1)")
+            return
         self.abort(f"interrupted by {name}")
         if self._signals > 1:
             raise KeyboardInterrupt(name)
@@ -178,7 +181,7 @@ class DrillRunner:
         if threading.current_thread() is not threading.main_thread():
             return {}
         previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             previous[sig] = signal.signal(sig, self._on_signal)
         return previous
 
@@ -449,7 +452,8 @@ class DrillRunner:
         via = {"jail": f"OOB jail {ctx.jail}", "ssh": f"ssh over OOB to {step.node} "
                f"({ctx.mgmt.get(step.node or '', '?')})", "console": f"console of {step.node} ({step.transport} "
                "through the console server)", "python": f"Python in the OOB jail: {step.command}",
-               "device": f"netmiko to {step.node} over {step.via or 'its first OOB connection'}", "wait": "probes", "sleep": "timer"}[step.kind]
+               "device": f"netmiko to {step.node} over {step.via or 'its first OOB connection'}",
+               "operator": "a person on the OOB path", "wait": "probes", "sleep": "timer"}[step.kind]
         journal.write("step.start", step=step.name, kind=step.kind, via=via)
         self._say(f"step {step.name} ({via})")
         ok, error, exit_code, output = True, None, None, ""
@@ -468,6 +472,8 @@ class DrillRunner:
                               else (access_ns - self._inject_ns) / NS_PER_S)
         elif step.kind == "python":
             ok, error, output = self._python_step(step, ctx)
+        elif step.kind == "operator":
+            ok, error, output = self._operator_step(step, ctx)
         elif step.kind == "device":
             ok, error, output = self._device_step(step)
             if ok:
@@ -537,6 +543,60 @@ class DrillRunner:
         except Exception as exc:  # the user's playbook failed: report it as the step's error
             return False, f"{type(exc).__name__}: {exc}", ""
         return True, None, "" if result is None else str(result)
+
+    def _operator_step(self, step: StepSpec, ctx: LabContext) -> tuple[bool, str | None, str]:
+        """Show a person what to do and how to reach the device over OOB; record what they type.
+
+        Lines typed are notes; ``done`` reports the recovery (probes still measure the
+        real one); ``stop`` is the emergency stop, restoring everything at once.
+        """
+        import select
+
+        journal = self.journal
+        assert journal is not None
+        lines = ["", "=" * 72, f"OPERATOR STEP {step.name}: {step.command}"]
+        if step.node:
+            lines.append(f"  console:  drillkit console {ctx.lab} {step.node}")
+            if ctx.mgmt.get(step.node):
+                lines.append(f"  ssh:      from the OOB jail to {ctx.mgmt[step.node]} (management address)")
+        lines += ["  type notes and press Enter; 'done' when recovered; 'stop' for an emergency stop",
+                  f"  the clock is running (limit {step.timeout_s:g} s)", "=" * 72]
+        self.progress("\n".join(lines))
+        try:
+            stream = open("/dev/tty", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError:
+            stream = sys.stdin
+        notes = []
+        deadline = time.monotonic() + step.timeout_s
+        try:
+            while time.monotonic() < deadline:
+                self._check_stop()
+                ready, _, _ = select.select([stream], [], [], 0.2)
+                if not ready:
+                    continue
+                line = stream.readline()
+                if not line:
+                    return False, "the operator's input closed", "\n".join(notes)
+                text = line.strip()
+                if not text:
+                    continue
+                now = self.clock.monotonic_ns()
+                notes.append(f"[{journal.rel(now):.2f}s] {text}")
+                if text.lower() == "stop":
+                    journal.write("operator.ack", step=step.name, action="emergency stop", at=journal.rel(now))
+                    self.abort(f"emergency stop by the operator in step {step.name}")
+                    self._check_stop()
+                if text.lower() == "done":
+                    journal.write("operator.ack", step=step.name, action="reported recovered", at=journal.rel(now))
+                    journal.write("mark", mono_ns=now, name="operator_reported", at=journal.rel(now),
+                                  uncertainty_s=0.0, step=step.name, note="the operator reported the recovery")
+                    self.progress(f"operator reported recovery; probes decide when it really happened")
+                    return True, None, "\n".join(notes)
+                journal.write("operator.note", step=step.name, text=text, at=journal.rel(now))
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+        return False, f"no 'done' from the operator within {step.timeout_s:g} s", "\n".join(notes)
 
     def _device_step(self, step: StepSpec) -> tuple[bool, str | None, str]:
         """Run lines on a testbed device with netmiko over an OOB connection."""
@@ -730,6 +790,8 @@ def describe_plan(scenario: Scenario, topo: Topology) -> list[str]:
             lines.append(f"  - {st.name}: ssh {st.user}@{st.node} (management address): {st.command}")
         elif st.kind == "python":
             lines.append(f"  - {st.name}: Python in the OOB jail: {st.command}")
+        elif st.kind == "operator":
+            lines.append(f"  - {st.name}: a person: {st.command}")
         elif st.kind == "console":
             sent = "; ".join("********" if c.hide else c.send for c in st.console_lines)
             lines.append(f"  - {st.name}: console of {st.node} over {st.transport}: {sent}")

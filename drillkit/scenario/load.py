@@ -50,6 +50,7 @@ STEP_KEYS = {
     "ssh": STEP_COMMON | {"node", "command", "user"},
     "console": STEP_COMMON | {"node", "transport", "commands", "user", "password", "url", "prompt", "clear_line"},
     "python": STEP_COMMON | {"call"},
+    "operator": STEP_COMMON | {"instructions", "node"},
     "device": STEP_COMMON | {"node", "device", "via", "commands", "config"},
     "wait": STEP_COMMON | {"probe", "probes"},
     "sleep": STEP_COMMON | {"duration"},
@@ -388,6 +389,12 @@ def _load_step(f: Field) -> StepSpec:
         spec["config"] = f.has("config")
         lines = f["config"] if f.has("config") else f["commands"]
         spec["console_lines"] = tuple(ConsoleLineSpec(send=line) for line in lines.str_list())
+    elif kind == "operator":
+        spec["command"] = f.require("instructions", "tell the operator what to do").str()
+        if f.has("node"):
+            spec["node"] = f["node"].str()
+        if not f.has("timeout"):
+            spec["timeout_s"] = 1800.0
     elif kind == "python":
         call = f.require("call", "write call: path/to/file.py:function").str()
         if ":" not in call:

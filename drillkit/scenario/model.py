@@ -8,7 +8,7 @@ from typing import Any, Literal
 FAULT_KINDS = ("link_down", "blackhole", "node_isolation", "node_stop", "command", "external", "manual",
                "toxiproxy")
 PROBE_KINDS = ("tcp", "ping", "http", "command", "freshness", "routing")
-STEP_KINDS = ("jail", "ssh", "console", "device", "python", "wait", "sleep")
+STEP_KINDS = ("jail", "ssh", "console", "device", "python", "operator", "wait", "sleep")
 PROBE_ROLES = ("detect", "guard", "observe")
 SLA_NAMES = ("detect", "oob_access", "recover", "stale_data", "outage")
 
