@@ -423,21 +423,31 @@ class NetnsBackend:
         return deleted
 
     def _kill_processes(self, namespaces: list[str], grace_s: float = 1.0) -> None:
-        victims = {pid for ns in namespaces for pid in nsexec.pids(ns)}
-        victims.discard(os.getpid())
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        """Kill every process in ``namespaces``, looking again after each round.
+
+        Supervisors in the lab (the console loops, watchfrr) start new children
+        while the old ones die, so one pass over a list of pids leaves some behind;
+        a process left in a deleted namespace would keep it alive.
+        """
+        deadline = time.monotonic() + grace_s + 4.0
+        sig = signal.SIGTERM
+        term_until = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            victims = {pid for ns in namespaces for pid in nsexec.pids(ns)}
+            victims.discard(os.getpid())
+            victims = {pid for pid in victims if _alive(pid)}
+            if not victims:
+                return
+            if time.monotonic() >= term_until:
+                sig = signal.SIGKILL
             for pid in victims:
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + grace_s
-            while victims and time.monotonic() < deadline:
-                victims = {pid for pid in victims if _alive(pid)}
-                if victims:
-                    time.sleep(0.05)
-            if not victims:
-                return
+            time.sleep(0.1)
+        log.error("processes still running in %s after kill: %s", ", ".join(namespaces),
+                  sorted(pid for ns in namespaces for pid in nsexec.pids(ns)))
 
     # -- status ------------------------------------------------------------
 
