@@ -4,9 +4,9 @@ Usage: python bench/bench_audit.py [--sizes 500,2000] [--shapes edge,ring] [--re
 
 Needs no root and builds no lab: the audit reads topology files only. Two shapes:
 
-``ring`` (``write_ring``) is the worst case for depth 2: the whole network is one
-biconnected block, so the pair search removes each of its vertices in turn, and
-every node has a number of minimal pairs that grows with the square of the ring size.
+``ring`` (``write_ring``) is the worst case for depth 2. The whole network is one
+biconnected block, so the pair search removes each of its vertices in turn. Every
+node also has a number of minimal pairs that grows with the square of the ring size.
 
 ``edge`` (``write_edge_network``) is an edge network:
 

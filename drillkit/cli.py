@@ -256,8 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lab", help="only runs on this lab")
     p.set_defaults(func=cmd_restore)
 
+    from .audit.cli import add_parser as add_audit_parser
     from .gameday.cli import add_parsers
 
+    add_audit_parser(sub)
     add_parsers(sub)
     return parser
 

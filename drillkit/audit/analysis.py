@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..lab.topology import Topology, load_topology
+from .cli import DEFAULT_MAX_PAIRS
 from .cuts import CutIndex
 from .graph import Element, LabGraph
 from .mgmt import Connection, ManagementModel, MgmtAccess
 from .spec import AuditSpec, Dependency, Workload, load_spec
 
 log = logging.getLogger(__name__)
-
-from .cli import DEFAULT_MAX_PAIRS
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,15 @@ class Failure:
         """Return True when every touched node stays reachable over an independent path."""
         return all(access.status == "oob" for access in self.management)
 
-    @property
-    def label(self) -> str:
-        return " + ".join(self.elements)
 
 
 @dataclass(frozen=True)
 class DependencyResult:
-    """The failures that cut a workload off from one dependency."""
+    """The failures that cut a workload off from one dependency.
+
+    ``single`` runs from the workload's side to the dependency and ends with the
+    dependency's own node. The workload's own node is not listed.
+    """
 
     dependency: Dependency
     reachable: bool
@@ -67,7 +67,10 @@ class WorkloadResult:
 
 @dataclass(frozen=True)
 class NodeResult:
-    """The failures that cut a node off from the reference node, and its management connections."""
+    """The failures that cut a node off from the reference node, and its management connections.
+
+    ``single`` runs from the reference's side to the node; neither end is listed.
+    """
 
     node: str
     reachable: bool

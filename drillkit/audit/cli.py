@@ -1,11 +1,12 @@
 """The ``drillkit audit`` subcommand.
 
-The lead wires it into ``drillkit.cli.build_parser`` with::
+``drillkit.cli.build_parser`` registers it with::
 
     from .audit.cli import add_parser as add_audit_parser
     add_audit_parser(sub)
 
-``python -m drillkit.audit.cli TOPOLOGY ...`` runs the same command on its own.
+``python -m drillkit.audit.cli TOPOLOGY ...`` runs the same command on its own. The
+heavy modules (networkx) load only when the command runs.
 """
 
 from __future__ import annotations

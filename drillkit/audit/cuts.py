@@ -182,8 +182,8 @@ class CutIndex:
     def connected(self, root: str, target: str, failed: frozenset[str] | set[str]) -> bool:
         """Return True when ``target`` still reaches ``root`` with the ``failed`` elements down.
 
-        One or two failed elements are answered from the block structure; more fall
-        back to a breadth-first search.
+        The block structure decides for one or two failed elements. More failed
+        elements fall back to a breadth-first search.
         """
         if root in failed or target in failed:
             return False
@@ -302,8 +302,8 @@ class CutIndex:
 
         Every separating pair meets every path between the two vertices, so one of
         its elements lies on a shortest path P. Removing each vertex x of P and
-        listing the cut vertices y of B - x finds every pair; a pair with both
-        elements on P is found twice, which the count corrects.
+        listing the cut vertices y of B - x finds every pair. A pair with both
+        elements on P is found twice, and the count subtracts those repeats.
         """
         entry = blocks.entry[block]
         members = blocks.members[block]
@@ -341,11 +341,13 @@ class CutIndex:
         """Compute, for each vertex w of the block, the minimal pairs separating the block's entry from w."""
         entry = blocks.entry[block]
         members = blocks.members[block]
+        # Two blocks share at most one vertex, so the entry and the smallest member identify a block.
         key = (entry, min(members))
         if key in self._pairs and self._pair_limit[key] >= limit:
             return self._pairs[key]
         allowed = set(members)
         allowed.add(entry)
+
         # Each unordered pair {x, y} is found twice: y separates in B - x, and x in B - y.
         doubled: dict[int, int] = {w: 0 for w in members}
         listed: dict[int, set[tuple[int, int]]] = {w: set() for w in members}
@@ -359,11 +361,13 @@ class CutIndex:
                 if depth[w] == 0:
                     continue
                 doubled[w] += depth[w]
+
                 bucket = listed[w]
                 cut = parent_entry
                 while len(bucket) < limit and cut != entry:
                     bucket.add((removed, cut) if removed < cut else (cut, removed))
                     cut = inner.entry[inner.parent_block[cut]]
+
         table = {w: PairSet(doubled[w] // 2, tuple(sorted(listed[w]))[:limit]) for w in members}
         self._pairs[key] = table
         self._pair_limit[key] = limit

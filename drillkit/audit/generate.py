@@ -5,8 +5,8 @@ becomes ``drill_audit-<workload>-<failure>.yaml``:
 
 - faults: ``link_down`` (both ends) for a link, ``node_isolation`` for a node;
 - probes: a tcp probe (ping without a port) from the workload's node to each
-  dependency the failure cuts, and, for each touched node the audit expects to
-  reach over eth0, an ``observe`` ping from the OOB jail to its management address;
+  dependency the failure cuts. Each touched node that the audit expects to reach
+  over eth0 also gets an ``observe`` ping from the OOB jail to its management address;
 - steps: for each touched node that the audit expects to reach over OOB, a console
   step (an ssh step for FRR routers, whose console is vtysh, and for nodes without a
   console) that sets the cut interfaces up and puts back the static routes through
@@ -45,7 +45,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 @dataclass(frozen=True)
 class InterfacePlan:
-    """What a node's ``exec`` commands configure: interface networks and static routes."""
+    """Interface networks and static routes that a node's ``exec`` commands configure."""
 
     networks: dict[str, tuple[ipaddress.IPv4Interface, ...]] = field(default_factory=dict)
     routes: tuple[tuple[str, str, str | None], ...] = ()

@@ -8,8 +8,8 @@ further away in the production network. It marks:
 - pink: links and nodes whose failure alone cuts a node off from the reference only;
 - orange, dashed: production links and nodes that a management connection rides
   (shared fate), and the uplink of a console server that rides a production node;
-- badges under each node: ``e`` for eth0 and ``c`` for the console, green when
-  independent of production and orange when shared; ``ib`` for in-band management.
+- badges under each node: ``e`` for eth0, ``c`` for the console and ``ib`` for in-band
+  management. A badge is green when the way is independent of production, else orange.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def render_svg(topo: Topology, spec: AuditSpec, report: AuditReport) -> str:
     spof, node_cut, shared = _marks(report)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
              f'width="{width:.0f}" height="{height:.0f}" role="img" aria-label="lab {_esc(topo.name)}">',
-             '<style>text{font:12px sans-serif;paint-order:stroke;stroke:#fff;stroke-width:3px} .small{font-size:10px} .badge{font:bold 9px sans-serif;fill:#fff}'
+             '<style>text{font:12px sans-serif;paint-order:stroke;stroke:#fff;stroke-width:3px} .small{font-size:10px} .badge{font:bold 9px sans-serif;fill:#fff;stroke:none}'
              '</style>']
 
     # Production links, with parallel links offset so that each stays visible.
@@ -147,7 +147,11 @@ def render_svg(topo: Topology, spec: AuditSpec, report: AuditReport) -> str:
     connections = {n.node: n.connections for n in report.nodes}
     for name, (x, y) in position.items():
         node = topo.nodes[name]
-        colour = RED if name in spof else PINK if name in node_cut else "#455a64"
+        colour = "#455a64"
+        if name in spof:
+            colour = RED
+        elif name in node_cut:
+            colour = PINK
         ring = f' stroke="{colour}" stroke-width="3"'
         if name in shared:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="22" fill="none" stroke="{ORANGE}" stroke-width="2" '

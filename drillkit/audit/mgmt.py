@@ -7,9 +7,9 @@ lab graph uses no production element: no data edge, and no edge that rides a
 production link or node. Independent ways survive every production failure.
 
 Whether a way that is not independent survives a failure follows from what its path
-needs, given how the lab graph is built (see ``graph``): the OOB side meets the
-production side only at the vantage itself and at console servers uplinked through
-a production node. So each way needs at most:
+needs. In the lab graph (see ``graph``), the OOB side meets the production side only
+at the vantage itself and at console servers uplinked through a production node. So
+each way needs at most:
 
 - a set of production elements it rides (eth0 on a production cable, or the
   vantage's own eth0 on one), which must all be up;
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MgmtAccess:
-    """How an operator at ``vantage`` reaches ``node`` while some elements are down.
+    """The ways from an operator at ``vantage`` to ``node`` that work while some elements are down.
 
     Attributes:
         oob: ways over paths that use no production element.
@@ -88,7 +88,7 @@ class Connection:
 
 @dataclass(frozen=True)
 class _Way:
-    """What one way to a node needs, beyond the vantage: see the module docstring."""
+    """The requirements of one way to a node, beyond the vantage (see the module docstring)."""
 
     name: str
     vertex: str

@@ -103,11 +103,11 @@ def render_text(report: AuditReport) -> str:
         pairs = str(node.pair_count) if report.depth == 2 else "-"
         rows.append([node.node, f"{len(node.single)}: {names}" if node.single else "0", pairs,
                      "survives over OOB" if survives else "LOST or shared for some failures"])
-    shown = rows[:MAX_TERMINAL_NODES]
-    if shown:
-        lines += table(["node", "single failures", "pairs", "management of the touched nodes"], shown)
-    if len(rows) > len(shown):
-        lines.append(f"... {len(rows) - len(shown)} more nodes with findings: see --json or --html")
+    listed_rows = rows[:MAX_TERMINAL_NODES]
+    if listed_rows:
+        lines += table(["node", "single failures", "pairs", "management of the touched nodes"], listed_rows)
+    if len(rows) > len(listed_rows):
+        lines.append(f"... {len(rows) - len(listed_rows)} more nodes with findings: see --json or --html")
     lines.append(f"{quiet} other nodes: no single failure{' or pair' if report.depth == 2 else ''} cuts them off")
     lines.append("")
 

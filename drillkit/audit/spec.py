@@ -22,7 +22,7 @@ Two sources, read in this order, the audit file overriding the labels:
                                 port carries the console server's uplink
    ===========================  =====================================================
 
-   A link label ``drillkit.mgmt: inband`` says that the link also carries the
+   A link label ``drillkit.mgmt: inband`` marks a link that also carries the
    management traffic of both its end nodes (a management VLAN on a production
    cable), so their eth0 connections fail with it. ``inband:edge1`` limits that
    to the end node edge1 (several: ``inband:a,b``).
@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamldoc
-from ..clock import parse_duration
 from ..errors import ConfigError
 from ..lab.topology import Link, Node, Topology
 from ..yamldoc import Field
@@ -456,7 +455,7 @@ def _default_reference(topo: Topology) -> tuple[str, str]:
         return topo.noc, "drillkit.role: noc"
     linux = [n.name for n in topo.nodes.values() if n.kind != "bridge"] or list(topo.nodes)
     best = max(linux, key=lambda name: (len(topo.node_links(name)), -linux.index(name)))
-    return best, "the node with the most links (no node has drillkit.role: noc)"
+    return best, "the node with the most links, as no node has drillkit.role: noc"
 
 
 def _with_defaults(workload: Workload, topo: Topology, vantage: str) -> Workload:

@@ -65,7 +65,7 @@ def test_edge_other_site_uplink_does_not_cut_site1(edge_report):
     assert "noc:eth1--core:eth1" not in failures(dep)
 
 
-def test_edge_has_no_pairs_because_it_is_a_tree(edge_report):
+def test_edge_tree_has_no_pairs(edge_report):
     for result in edge_report.workloads:
         for dep in result.dependencies:
             assert dep.pair_count == 0

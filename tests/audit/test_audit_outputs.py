@@ -77,8 +77,8 @@ def test_json_file(tmp_path):
     assert f"json: {out}" in result.stdout
     data = json.loads(out.read_text())
     assert data["depth"] == 2
-    assert data["reference"] == {"node": "r1", "reason": "the node with the most links (no node has "
-                                                         "drillkit.role: noc)"}
+    assert data["reference"] == {"node": "r1", "reason": "the node with the most links, as no node has "
+                                                         "drillkit.role: noc"}
     assert data["exit_code"] == 0
     assert data["elements"]["r1:eth1--r2:eth1"] == {"kind": "link", "ends": ["r1", "r2"]}
     h2 = next(n for n in data["nodes"] if n["node"] == "h2")
