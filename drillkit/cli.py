@@ -134,7 +134,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.runner import DrillRunner, describe_plan
+    from .engine.plan import describe_plan
+    from .engine.runner import DrillRunner
     from .scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario)
