@@ -311,6 +311,10 @@ class GamedayRunner:
             if isinstance(result, DrillkitError):
                 outcomes.append(self._record_item(DrillOutcome(drill, "error", result.exit_code, detail=str(result),
                                                                approvals=approvals)))
+            elif result is None and interrupted:
+                # The interrupt came before this drill's thread produced a result.
+                outcomes.append(self._record_item(DrillOutcome(drill, "aborted", 3, detail="interrupted by SIGINT",
+                                                               approvals=approvals)))
             elif isinstance(result, Exception) or result is None:
                 outcomes.append(self._record_item(DrillOutcome(drill, "error", 2, detail=f"unexpected error: {result}",
                                                                approvals=approvals)))
