@@ -226,7 +226,7 @@ def _marker_lab(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def drill_lab(request: pytest.FixtureRequest):
-    """The running lab of this module (``pytest.mark.drillkit(lab=...)``): its topology and state."""
+    """Bring up (once per session) the lab named by ``pytest.mark.drillkit(lab=...)``; return its topology and state."""
     __tracebackhide__ = True
     from .lab.state import LabState
     from .lab.topology import load_topology

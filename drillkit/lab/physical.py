@@ -197,7 +197,11 @@ def load_testbed(path: str | Path, *, text: str | None = None) -> Testbed:
             if server is not None and server not in servers:
                 raise cf["console_server"].fail("unknown console server",
                                                 f"define it under console_servers ({', '.join(servers) or 'none'})")
-            line = cf["line"].int(minimum=1) if cf.has("line") else (servers[server].lines.get(dname) if server else None)
+            line = None
+            if cf.has("line"):
+                line = cf["line"].int(minimum=1)
+            elif server:
+                line = servers[server].lines.get(dname)
             host = None
             port = cf["port"].int(minimum=1, maximum=65535) if cf.has("port") else None
             if protocol != "serial" and server is None:
@@ -260,7 +264,7 @@ def _open_socket(host: str, port: int, timeout_s: float) -> None:
 
 
 def check_connection(conn: Connection, timeout_s: float = 3.0) -> tuple[bool, str]:
-    """Check that a connection's endpoint answers (TCP connect, or the serial device opens)."""
+    """Check that a connection's endpoint accepts a connection (TCP), or that its serial device opens."""
     from ..oob.console import in_namespace
 
     if conn.protocol == "serial":
@@ -340,7 +344,7 @@ def open_netmiko(testbed: Testbed, device: Device, conn: Connection, *, timeout_
 
 
 def _connect_retrying(connect: Any, params: dict[str, Any], attempts: int = 3) -> Any:
-    """Connect, retrying briefly: a console server holds a line for a moment after a session ends."""
+    """Connect, retrying briefly: a console server keeps a line busy for a moment after a session ends."""
     import time as _time
 
     for attempt in range(attempts):
