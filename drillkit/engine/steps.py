@@ -230,12 +230,9 @@ class StepsMixin:
 
     def _console(self, step: StepSpec, ctx: LabContext):
         from ..lab.console import load_plan
-        from ..oob.console_step import ConsoleCommand, ConsoleOutcome, run_console_step
+        from ..oob.console_step import ConsoleCommand, run_console_step
 
         plan = load_plan(ctx.lab)
-        if plan is None:
-            return ConsoleOutcome(False, "", error=f"lab {ctx.lab} has no console server; bring it up again "
-                                                   "with this drillkit version")
         commands = [ConsoleCommand(c.send, c.expect, c.timeout_s, c.hide) for c in step.console_lines]
         return run_console_step(plan, ctx, step.node or "", commands, transport=step.transport, user=step.user
                                 if step.user != "root" else None, password=step.password, url=step.url,

@@ -37,7 +37,7 @@ class ConsoleOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def open_session(plan: ConsolePlan, ctx: LabContext, node: str, *, transport: str = "ssh",
+def open_session(plan: ConsolePlan | None, ctx: LabContext, node: str, *, transport: str = "ssh",
                  user: str | None = None, password: str | None = None, url: str | None = None,
                  prompt: str | None = None, secrets: frozenset[str] = frozenset(),
                  timeout_s: float = 10.0) -> ConsoleSession:
@@ -46,6 +46,18 @@ def open_session(plan: ConsolePlan, ctx: LabContext, node: str, *, transport: st
     Raises:
         OobError: the node has no console line, or the transport failed.
     """
+    kwargs = {"prompt": prompt} if prompt else {}
+    if transport == "serial" or (url and transport in ("rfc2217", "telnet")):
+        # An explicit URL needs no console plan: a USB cable, or a console port of real gear.
+        if not url:
+            raise OobError("transport serial needs url: (a device such as /dev/ttyUSB0, or rfc2217://host:port)")
+        return ConsoleSession(SerialTransport(url, timeout_s=timeout_s), node, secrets=secrets, **kwargs)
+    vr_url = _vr_console_url(ctx, node)
+    if vr_url and (plan is None or node not in plan.lines):
+        return ConsoleSession(SerialTransport(vr_url, timeout_s=timeout_s), node, secrets=secrets, **kwargs)
+    if plan is None:
+        raise OobError(f"lab {ctx.lab} has no console server; give the step a url: (serial device or "
+                       "rfc2217://host:port)")
     line = plan.lines.get(node)
     if line is None:
         raise OobError(f"node {node!r} has no console line (lines: {', '.join(plan.lines)})")
@@ -66,8 +78,18 @@ def open_session(plan: ConsolePlan, ctx: LabContext, node: str, *, transport: st
         mover = SerialTransport(url, timeout_s=timeout_s)
     else:
         raise OobError(f"unknown console transport {transport!r}; use ssh, rfc2217, telnet, serial or netmiko")
-    kwargs = {"prompt": prompt} if prompt else {}
     return ConsoleSession(mover, node, secrets=secrets, **kwargs)
+
+
+def _vr_console_url(ctx: LabContext, node: str) -> str | None:
+    """Return the console of a vrnetlab node on a containerlab lab: telnet port 5000 in its container."""
+    if ctx.backend != "containerlab" or not ctx.mgmt.get(node):
+        return None
+    from ..lab.containerlab import VR_CONSOLE_PORT, is_vm_kind
+
+    if not is_vm_kind(ctx.kinds.get(node, "")):
+        return None
+    return f"socket://{ctx.mgmt[node]}:{VR_CONSOLE_PORT}"
 
 
 #: ser2net keeps a line busy for a moment after a session closes, so a quick
@@ -77,7 +99,7 @@ BUSY_RETRIES = 4
 BUSY_RETRY_DELAY_S = 0.25
 
 
-def open_ready_session(plan: ConsolePlan, ctx: LabContext, node: str, **kwargs) -> ConsoleSession:
+def open_ready_session(plan: ConsolePlan | None, ctx: LabContext, node: str, **kwargs) -> ConsoleSession:
     """Open a session and check the line is free, retrying briefly while ser2net releases it.
 
     Raises:
@@ -100,12 +122,15 @@ def open_ready_session(plan: ConsolePlan, ctx: LabContext, node: str, **kwargs) 
     raise AssertionError("unreachable")
 
 
-def run_console_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: list[ConsoleCommand], *,
+def run_console_step(plan: ConsolePlan | None, ctx: LabContext, node: str, commands: list[ConsoleCommand], *,
                      transport: str = "ssh", user: str | None = None, password: str | None = None,
                      url: str | None = None, prompt: str | None = None, clear: bool = True,
                      secrets: frozenset[str] = frozenset(), timeout_s: float = 60.0) -> ConsoleOutcome:
     """Run commands on ``node``'s console from the OOB jail; never raises for a failed command."""
     if transport == "netmiko":
+        if plan is None:
+            return ConsoleOutcome(False, "", error=f"lab {ctx.lab} has no console server for netmiko; use a "
+                                                   "device step on a testbed connection")
         return in_namespace(ctx.jail, lambda: _netmiko_step(plan, ctx, node, commands, password, user), timeout_s)
 
     def work() -> ConsoleOutcome:
@@ -122,12 +147,13 @@ def run_console_step(plan: ConsolePlan, ctx: LabContext, node: str, commands: li
                     outcome.transcript += session.transcript_text()
                     session.close()
                     session = None
-                if not clear or attempt == 2:
+                if not clear or attempt == 2 or plan is None:
                     outcome.error = str(exc)
                     return outcome
                 clear_line(plan, node)
                 outcome.cleared_line = True
-                outcome.notes.append(f"line {plan.lines[node].line} was held by another session: cleared it")
+                outcome.notes.append(f"line {plan.lines[node].line if node in plan.lines else '?'} was held by "
+                                     "another session: cleared it")
                 log.warning("console %s: line held by another session, cleared", node)
                 time.sleep(0.3)
             except OobError as exc:

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,27 @@ def test_hw_inband_step_refused(hw_lab, tmp_path):
     assert summary["violations"]
     assert "in-band connection vty" in summary["violations"][0]["detail"]
     assert lab_namespaces("t-phys")
+
+
+@needs_root
+def test_hw_serial_console_step(hw_lab, tmp_path):
+    """A console step with url: on a testbed reaches the device like a USB console cable would."""
+    steps = """  - name: fix-core
+    kind: device
+    device: core
+    via: console
+    commands: ["ip link set dev eth2 up", "ip route replace 10.1.0.0/16 via 10.0.1.2"]
+  - name: look-at-edge1
+    kind: console
+    node: edge1
+    transport: serial
+    url: "rfc2217://172.20.20.253:5004"
+    commands: ["ip -br link show eth1"]"""
+    # The serial URL is reached from the OOB jail, as the testbed's usb connection says.
+    scenario = hw_scenario(hw_lab, steps)
+    result = subprocess.run(["ip", "netns", "exec", "dk-t-phys-jail", sys.executable, "-m", "drillkit", "run",
+                             str(scenario), "--reports", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    journal = next(tmp_path.glob("*/*/journal.jsonl")).read_text()
+    assert "ip -br link show eth1" in journal
