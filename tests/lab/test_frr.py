@@ -77,7 +77,23 @@ def test_frr_console_lands_in_vtysh(triangle):
     assert "show ip ospf neighbor" in outcome.transcript
 
 
+def wait_h1_reaches_h2(limit_s: float = 45) -> None:
+    """Wait until h1 reaches h2 through the routers: the drill's steady state needs a converged lab."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        ping = subprocess.run(["ip", "netns", "exec", "clab-frr-triangle-h1", "ping", "-c1", "-W1", "192.168.2.10"],
+                              capture_output=True, text=True)
+        if ping.returncode == 0:
+            return
+        time.sleep(0.5)
+    routes = {n: vtysh(n, "show ip route") for n in ("r1", "r2")}
+    raise AssertionError(f"h1 cannot reach h2 after {limit_s:g} s; routes: {routes}")
+
+
 def test_frr_primary_cut_drill_passes(triangle, tmp_path):
+    wait_h1_reaches_h2()
     result = run_cli("run", str(SCENARIOS / "frr-primary-cut.yaml"), "--reports", str(tmp_path), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = next(tmp_path.glob("*/*/summary.json"))
