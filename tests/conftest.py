@@ -66,3 +66,28 @@ def edge_lab():
 
         restore_pending(topo.name)
         backend.down(topo.name, topo=topo)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Exit even when fakenos left its SSH server threads behind.
+
+    fakenos (the stand-in for physical devices) runs each session in a non-daemon
+    thread that never ends, which would keep the test process alive after the report.
+    """
+    import threading
+
+    stuck = [t for t in threading.enumerate()
+             if not t.daemon and t is not threading.main_thread()
+             and ("connection_function" in t.name or "channel_tap" in t.name)]
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash.get(_EXIT_STATUS, 0))
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
