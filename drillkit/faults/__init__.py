@@ -12,6 +12,19 @@ from .kinds import (Blackhole, CommandFault, Interface, LinkDown, NetemCut, Node
 __all__ = ["Fault", "LabContext", "build_fault", "fault_from_record", "Interface"]
 
 
+def chosen_ends(link, ends: tuple[str, ...]) -> list:
+    """Return the link endpoints a fault's ``ends`` names (both, a, b, node or node:interface), in order."""
+    chosen = []
+    for end in ends or ("both",):
+        if end == "both":
+            chosen += [link.a, link.b]
+        elif end in ("a", "b"):
+            chosen.append(link.a if end == "a" else link.b)
+        else:
+            chosen += [ep for ep in (link.a, link.b) if end in (str(ep), ep.node)]
+    return list(dict.fromkeys(chosen))
+
+
 def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
     """Turn a validated fault spec into a fault bound to the running lab."""
 
@@ -28,17 +41,7 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
         link = topo.find_link(spec.link)
         if link is None:
             raise FaultError(f"link {spec.link!r} not found in {topo.path}", fault=spec.name)
-        chosen = []
-        for end in spec.ends or ("both",):
-            if end == "both":
-                chosen += [link.a, link.b]
-            elif end == "a":
-                chosen.append(link.a)
-            elif end == "b":
-                chosen.append(link.b)
-            else:
-                chosen += [ep for ep in (link.a, link.b) if end in (str(ep), ep.node)]
-        unique = list(dict.fromkeys(chosen))
+        unique = chosen_ends(link, spec.ends)
         interfaces = [iface(ep.node, ep.interface) for ep in unique if topo.nodes[ep.node].kind != "bridge"]
         if spec.kind == "link_down":
             if ctx.backend == "containerlab":
@@ -68,7 +71,8 @@ def build_fault(spec: FaultSpec, topo: Topology, ctx: LabContext) -> Fault:
                              "on the netns backend use node_isolation", fault=spec.name)
         return NodeStop(spec.name, spec.node, topo.path)
     if spec.kind == "command":
-        assert spec.node and spec.inject and spec.restore
+        assert spec.node
+        assert spec.inject and spec.restore
         return CommandFault(spec.name, spec.node, ctx.namespace(spec.node), spec.inject, spec.restore,
                             ctx.mount_pins.get(spec.node))
     raise FaultError(f"unknown fault kind {spec.kind!r}", fault=spec.name)
@@ -86,15 +90,7 @@ def _build_physical(spec: FaultSpec, topo: Topology) -> Fault:
         link = topo.find_link(spec.link)
         if link is None:
             raise FaultError(f"link {spec.link!r} not found in testbed {topo.path}", fault=spec.name)
-        chosen = []
-        for end in spec.ends or ("both",):
-            if end == "both":
-                chosen += [link.a, link.b]
-            elif end in ("a", "b"):
-                chosen.append(link.a if end == "a" else link.b)
-            else:
-                chosen += [ep for ep in (link.a, link.b) if end in (str(ep), ep.node)]
-        ends = [(ep.node, ep.interface, spec.via or "") for ep in dict.fromkeys(chosen)]
+        ends = [(ep.node, ep.interface, spec.via or "") for ep in chosen_ends(link, spec.ends)]
         return DeviceLinkCut(spec.name, topo.path, ends)
     raise FaultError(f"fault kind {spec.kind!r} is not available on physical labs; use link_down, external "
                      "or manual", fault=spec.name)

@@ -13,7 +13,7 @@ from ..errors import LabError
 
 
 class Backend(Protocol):
-    """What a backend provides to the CLI and the drill runner."""
+    """Contract between a lab backend and the CLI and drill runner."""
 
     name: str
 

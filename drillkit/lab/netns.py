@@ -71,7 +71,7 @@ class NodeStatus:
 
 @dataclass(frozen=True)
 class LabStatus:
-    """What ``drillkit lab status`` shows."""
+    """Status of a running lab, as ``drillkit lab status`` prints it."""
 
     lab: str
     topology: str

@@ -27,7 +27,7 @@ class ConsoleCommand:
 
 @dataclass
 class ConsoleOutcome:
-    """What a console step did."""
+    """Outcome of a console step."""
 
     ok: bool
     transcript: str

@@ -17,7 +17,7 @@ ProbeRole = Literal["detect", "guard", "observe"]
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a scenario item was defined, for messages."""
+    """File and line of a scenario item, for messages."""
 
     path: str
     line: int | None

@@ -93,7 +93,7 @@ def test_operator_step_through_tmux(op_lab, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     measured = summary["measurements"]
     assert summary["status"] == "passed"
-    # Probes saw the recovery before the person said so.
+    # Probes measured the recovery before the person reported it.
     assert measured["recover"]["value"] < measured["operator_reported"]["value"]
 
 

@@ -55,7 +55,7 @@ def test_frr_ospf_converges(triangle):
 
 
 def test_frr_host_daemons_untouched(triangle):
-    # The host's own /var/run/frr holds no daemon sockets of the lab.
+    # The host's own /var/run/frr contains no daemon sockets of the lab.
     from pathlib import Path
 
     host_sockets = [p.name for p in Path("/var/run/frr").glob("*.vty")] if Path("/var/run/frr").exists() else []

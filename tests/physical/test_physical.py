@@ -338,7 +338,7 @@ def test_hw_serial_console_step(hw_lab, tmp_path):
     transport: serial
     url: "rfc2217://172.20.20.253:5004"
     commands: ["ip -br link show eth1"]"""
-    # The serial URL is reached from the OOB jail, as the testbed's usb connection says.
+    # The serial URL is reached from the OOB jail, as the testbed's usb connection specifies.
     scenario = hw_scenario(hw_lab, steps)
     result = subprocess.run(["ip", "netns", "exec", "dk-t-phys-jail", sys.executable, "-m", "drillkit", "run",
                              str(scenario), "--reports", str(tmp_path)], capture_output=True, text=True,
