@@ -67,7 +67,7 @@ class OobApi:
         if self._outage_active():
             detail = (f"{what} to {node} over the in-band path was requested during the outage window")
             self._on_violation(node, path, detail)
-            raise OobError(f"{detail}; refused. Use path='oob': {node}'s management address "
+            raise OobError(f"{detail}; rejected. Use path='oob': {node}'s management address "
                            f"{self.ctx.mgmt.get(node, '?')} or its console (oob.console('{node}', [...]))")
 
     def ssh(self, node: str, command: str, *, path: str = "oob", user: str = "root",

@@ -81,8 +81,8 @@ class SshConsoleTransport:
         import paramiko
 
         self.client = paramiko.SSHClient()
-        # The lab's console server host key changes with every lab up; the OOB
-        # network is the lab's own, so the key is accepted on first use.
+        # The console server's host key changes with every lab up. The key is accepted
+        # on first use because the OOB network belongs to the lab.
         self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         try:
             sock = socket.create_connection((host, port), timeout=timeout_s)
